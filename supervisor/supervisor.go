@@ -1,0 +1,550 @@
+// Package supervisor holds the supervisor actor: it spawns the API-client
+// actor and one task actor per task, probes the backend's gates, restarts
+// crashed actors with exponential backoff within a restart-intensity window,
+// and answers questions about the tasks. It is also the embedding API: a
+// host program builds a Producer with New and spawns it into its own engine.
+package supervisor
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/actors"
+	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/schedule"
+	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/rs/zerolog"
+)
+
+// The supervisor's stable address: spawn it with
+// engine.Spawn(producer, Kind, actor.WithID(ID)), so its PID's ID is
+// "mojodex-scheduler/supervisor".
+const (
+	Kind = "mojodex-scheduler"
+	ID   = "supervisor"
+)
+
+// HistorySize is how many runs are kept per task.
+const HistorySize = 20
+
+// taskInbox is the inbox size of a task actor: a handful of messages at a
+// time, so a small inbox keeps the per-task memory low.
+const taskInbox = 16
+
+// apiName names the API-client actor in Crashed reports.
+const apiName = "api-client"
+
+// State is the state of a task as the supervisor sees it.
+type State string
+
+// Task states.
+const (
+	StateScheduled  State = "scheduled"  // waiting for its next slot
+	StateRunning    State = "running"    // a run is in progress
+	StateGated      State = "gated"      // its gate's service is not configured
+	StateRestarting State = "restarting" // crashed, waiting for its backoff
+	StateFailed     State = "failed"     // crashed too often; no longer restarted
+)
+
+// Option configures the supervisor.
+type Option func(*options)
+
+type options struct {
+	logger       zerolog.Logger
+	observer     actors.Observer
+	policy       RestartPolicy
+	gateInterval time.Duration
+	manual       bool
+	start        time.Time
+}
+
+// WithLogger sets the logger (default: none).
+func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithObserver sets an observer of every task's runs.
+func WithObserver(obs actors.Observer) Option { return func(o *options) { o.observer = obs } }
+
+// WithRestartPolicy sets the restart policy (zero fields keep their defaults).
+func WithRestartPolicy(p RestartPolicy) Option { return func(o *options) { o.policy = p } }
+
+// WithGateInterval sets how often gates are probed again (default 10m).
+func WithGateInterval(d time.Duration) Option { return func(o *options) { o.gateInterval = d } }
+
+// WithManual arms no timers: tasks run only when triggered (the once command).
+func WithManual() Option { return func(o *options) { o.manual = true } }
+
+// WithStart sets the anchor of fixed-rate schedules (default: when the
+// supervisor starts).
+func WithStart(t time.Time) Option { return func(o *options) { o.start = t } }
+
+// New validates the tasks and returns the producer of the supervisor actor.
+// client performs every HTTP call; it is wrapped in the API-client actor,
+// which the supervisor spawns as its child.
+func New(specs []task.Spec, client *apiclient.Client, opts ...Option) (actor.Producer, error) {
+	o := options{logger: zerolog.Nop(), gateInterval: 10 * time.Minute}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.policy = o.policy.withDefaults()
+	if o.gateInterval <= 0 {
+		return nil, fmt.Errorf("supervisor: gate interval %s must be positive", o.gateInterval)
+	}
+	specs = append([]task.Spec(nil), specs...)
+	if err := task.ValidateSet(specs); err != nil {
+		return nil, fmt.Errorf("supervisor: %w", err)
+	}
+	needsClient := false
+	for _, s := range specs {
+		needsClient = needsClient || s.Request != nil
+	}
+	if needsClient && client == nil {
+		return nil, errors.New("supervisor: HTTP tasks need an API client")
+	}
+	return func() actor.Receiver {
+		return &supervisor{opts: o, specs: specs, client: client, log: o.logger}
+	}, nil
+}
+
+// Messages the supervisor answers (send them with engine.Request).
+
+// ListTasks asks for every task's status; the reply is a TaskList.
+type ListTasks struct{}
+
+// TaskList answers ListTasks, in the order of the task set.
+type TaskList struct{ Tasks []TaskStatus }
+
+// GetTask asks for one task's status with its run history; the reply is a TaskReply.
+type GetTask struct{ Name string }
+
+// TaskReply answers GetTask. Err is set (to an error wrapping ErrUnknownTask) when there is no such task.
+type TaskReply struct {
+	Task TaskStatus
+	Err  error
+}
+
+// TriggerTask runs a task now; the reply is an actors.TriggerReply, or a
+// TriggerError when the task cannot be triggered at all.
+type TriggerTask struct{ Name string }
+
+// TriggerError answers TriggerTask for an unknown, failed or restarting task.
+type TriggerError struct{ Err error }
+
+// Drain stops every timer and waits for the runs in progress; the reply,
+// Drained, comes when no run is left. Used for graceful shutdown.
+type Drain struct{}
+
+// Drained answers Drain.
+type Drained struct{}
+
+// ErrUnknownTask is wrapped by errors about a task name that is not in the set.
+var ErrUnknownTask = errors.New("unknown task")
+
+// TaskStatus describes a task.
+type TaskStatus struct {
+	Name     string
+	Schedule string // the schedule in words
+	Gate     task.Gate
+	State    State
+	Next     time.Time // zero when nothing is armed
+	Restarts int
+	LastRun  *actors.RunRecord
+	History  []actors.RunRecord // newest last; only in TaskReply
+}
+
+type entry struct {
+	spec     task.Spec
+	sched    schedule.Schedule
+	gen      uint64
+	pid      *actor.PID
+	state    State
+	next     time.Time
+	history  []actors.RunRecord
+	fails    failures
+	restarts int
+	respawn  *time.Timer
+	idle     bool
+}
+
+type gateEntry struct {
+	state actors.GateState
+	probe uint64 // ID of the probe in flight
+}
+
+type respawnMsg struct {
+	name string
+	gen  uint64
+}
+
+type gateTick struct{}
+
+type supervisor struct {
+	opts   options
+	specs  []task.Spec
+	client *apiclient.Client
+	log    zerolog.Logger
+
+	engine *actor.Engine
+	self   *actor.PID
+	api    *actor.PID
+	apiGen uint64
+	apiF   failures
+
+	order    []string
+	tasks    map[string]*entry
+	gates    map[task.Gate]*gateEntry
+	gateT    *time.Timer
+	probes   uint64
+	drainers []*actor.PID
+	draining bool
+}
+
+func (s *supervisor) Receive(c *actor.Context) {
+	switch m := c.Message().(type) {
+	case actor.Started:
+		s.onStarted(c)
+	case actors.Armed:
+		if e := s.current(m.Task, m.Gen); e != nil {
+			e.next = m.Next
+		}
+	case actors.RunStarted:
+		if e := s.current(m.Task, m.Gen); e != nil {
+			e.state = StateRunning
+		}
+	case actors.RunFinished:
+		if e := s.current(m.Record.Task, m.Gen); e != nil {
+			e.history = append(e.history, m.Record)
+			if len(e.history) > HistorySize {
+				e.history = append(e.history[:0], e.history[len(e.history)-HistorySize:]...)
+			}
+			e.state = s.idleState(e)
+		}
+	case actors.GateWaiting:
+		if e := s.current(m.Task, m.Gen); e != nil {
+			e.state = s.idleState(e)
+		}
+	case actors.Idle:
+		if e := s.current(m.Task, m.Gen); e != nil {
+			e.idle = true
+			s.checkDrained()
+		}
+	case actors.Crashed:
+		s.onCrashed(c, m)
+	case respawnMsg:
+		s.onRespawn(c, m)
+	case apiclient.Result:
+		s.onProbeResult(m)
+	case gateTick:
+		s.probeGates()
+		s.gateT = time.AfterFunc(s.opts.gateInterval, func() { s.engine.Send(s.self, gateTick{}) })
+	case ListTasks:
+		list := TaskList{Tasks: make([]TaskStatus, 0, len(s.order))}
+		for _, name := range s.order {
+			list.Tasks = append(list.Tasks, s.status(s.tasks[name], false))
+		}
+		c.Respond(list)
+	case GetTask:
+		e, ok := s.tasks[m.Name]
+		if !ok {
+			c.Respond(TaskReply{Err: fmt.Errorf("%w: %q", ErrUnknownTask, m.Name)})
+			return
+		}
+		c.Respond(TaskReply{Task: s.status(e, true)})
+	case TriggerTask:
+		s.onTrigger(c, m)
+	case Drain:
+		s.onDrain(c)
+	case actor.Stopped:
+		if s.gateT != nil {
+			s.gateT.Stop()
+		}
+		for _, e := range s.tasks {
+			if e.respawn != nil {
+				e.respawn.Stop()
+			}
+		}
+	}
+}
+
+func (s *supervisor) onStarted(c *actor.Context) {
+	s.engine, s.self = c.Engine(), c.PID()
+	start := s.opts.start
+	if start.IsZero() {
+		start = time.Now()
+	}
+	s.tasks = make(map[string]*entry, len(s.specs))
+	s.gates = make(map[task.Gate]*gateEntry)
+	if s.client != nil {
+		s.spawnAPI(c)
+	}
+	for _, spec := range s.specs {
+		sched, err := spec.Schedule(start)
+		if err != nil { // validated in New; kept visible rather than dropped
+			s.log.Error().Err(err).Str("task", spec.Name).Msg("task has no valid schedule")
+			s.tasks[spec.Name] = &entry{spec: spec, state: StateFailed}
+			s.order = append(s.order, spec.Name)
+			continue
+		}
+		e := &entry{spec: spec, sched: sched, state: StateScheduled}
+		s.tasks[spec.Name] = e
+		s.order = append(s.order, spec.Name)
+		if g := spec.EnabledIf; g != task.GateNone && s.gates[g] == nil {
+			s.gates[g] = &gateEntry{state: actors.GateState{Gate: g}}
+		}
+	}
+	for _, name := range s.order {
+		if e := s.tasks[name]; e.sched != nil {
+			s.spawnTask(c, e, e.spec.RunOnStart)
+		}
+	}
+	if len(s.gates) > 0 {
+		s.probeGates()
+		if !s.opts.manual {
+			s.gateT = time.AfterFunc(s.opts.gateInterval, func() { s.engine.Send(s.self, gateTick{}) })
+		}
+	}
+	s.log.Info().Int("tasks", len(s.order)).Bool("manual", s.opts.manual).Msg("supervisor started")
+}
+
+func (s *supervisor) spawnAPI(c *actor.Context) {
+	s.apiGen++
+	s.api = c.SpawnChild(apiclient.NewActor(s.client), "api", actor.WithID("client"),
+		actor.WithMiddleware(actors.Recover(apiName, s.apiGen)), actor.WithMaxRestarts(math.MaxInt32))
+}
+
+func (s *supervisor) spawnTask(c *actor.Context, e *entry, fireAtStart bool) {
+	e.gen++
+	e.idle = false
+	var gate actors.GateState
+	if g := s.gates[e.spec.EnabledIf]; g != nil {
+		gate = g.state
+	}
+	cfg := actors.TaskConfig{
+		Spec:        e.spec,
+		Schedule:    e.sched,
+		API:         s.api,
+		Gen:         e.gen,
+		FireAtStart: fireAtStart,
+		Manual:      s.opts.manual,
+		Gate:        gate,
+		Logger:      s.log,
+		Observer:    s.opts.observer,
+	}
+	e.state = s.idleState(e)
+	e.pid = c.SpawnChild(actors.NewTask(cfg), "task", actor.WithID(e.spec.Name), actor.WithInboxSize(taskInbox),
+		actor.WithMiddleware(actors.Recover(e.spec.Name, e.gen)), actor.WithMaxRestarts(math.MaxInt32))
+}
+
+// current returns the task's entry if gen is its live incarnation.
+func (s *supervisor) current(name string, gen uint64) *entry {
+	e := s.tasks[name]
+	if e == nil || e.gen != gen || e.state == StateFailed || e.state == StateRestarting {
+		return nil
+	}
+	return e
+}
+
+func (s *supervisor) idleState(e *entry) State {
+	if g := s.gates[e.spec.EnabledIf]; g != nil && g.state.Known && !g.state.Open {
+		return StateGated
+	}
+	return StateScheduled
+}
+
+func (s *supervisor) status(e *entry, history bool) TaskStatus {
+	st := TaskStatus{Name: e.spec.Name, Gate: e.spec.EnabledIf, State: e.state, Restarts: e.restarts}
+	if e.sched != nil {
+		st.Schedule = e.sched.String()
+	}
+	if e.state != StateFailed && e.state != StateRestarting {
+		st.Next = e.next
+	}
+	if n := len(e.history); n > 0 {
+		last := e.history[n-1]
+		st.LastRun = &last
+	}
+	if history {
+		st.History = append([]actors.RunRecord(nil), e.history...)
+	}
+	return st
+}
+
+func (s *supervisor) onCrashed(c *actor.Context, m actors.Crashed) {
+	if m.Name == apiName {
+		if m.Gen != s.apiGen {
+			return
+		}
+		s.log.Error().Str("actor", apiName).Str("panic", m.Reason).Str("stack", m.Stack).Msg("API client crashed; restarting it")
+		c.Engine().Stop(s.api)
+		delay, _ := s.opts.policy.record(&s.apiF, time.Now())
+		if delay == 0 {
+			delay = s.opts.policy.Max
+		}
+		time.AfterFunc(delay, func() { s.engine.Send(s.self, respawnMsg{name: apiName, gen: m.Gen}) })
+		for _, e := range s.tasks {
+			if e.pid != nil && (e.state == StateRunning || e.state == StateScheduled || e.state == StateGated) {
+				c.Send(e.pid, actors.APIRestarted{})
+			}
+		}
+		return
+	}
+	e := s.tasks[m.Name]
+	if e == nil || e.gen != m.Gen || e.state == StateFailed || e.state == StateRestarting {
+		return
+	}
+	c.Engine().Stop(e.pid)
+	e.restarts++
+	delay, giveUp := s.opts.policy.record(&e.fails, time.Now())
+	if giveUp {
+		e.state = StateFailed
+		s.log.Error().Str("task", e.spec.Name).Str("panic", m.Reason).Int("failures", len(e.fails.at)).
+			Dur("window", s.opts.policy.Window).Msg("task crashed too often; marked failed and no longer restarted")
+		s.checkDrained()
+		return
+	}
+	e.state = StateRestarting
+	s.log.Error().Str("task", e.spec.Name).Str("panic", m.Reason).Str("stack", m.Stack).Dur("backoff", delay).
+		Int("restarts", e.restarts).Msg("task crashed; restarting after backoff")
+	gen := e.gen
+	e.respawn = time.AfterFunc(delay, func() { s.engine.Send(s.self, respawnMsg{name: e.spec.Name, gen: gen}) })
+	s.checkDrained()
+}
+
+func (s *supervisor) onRespawn(c *actor.Context, m respawnMsg) {
+	if s.draining {
+		return
+	}
+	if m.name == apiName {
+		if m.gen != s.apiGen {
+			return
+		}
+		if c.Engine().Registry.GetPID(s.self.ID+"/api", "client") != nil {
+			time.AfterFunc(10*time.Millisecond, func() { s.engine.Send(s.self, m) })
+			return
+		}
+		s.spawnAPI(c)
+		s.log.Info().Str("actor", apiName).Msg("API client restarted")
+		return
+	}
+	e := s.tasks[m.name]
+	if e == nil || e.gen != m.gen || e.state != StateRestarting {
+		return
+	}
+	// The stopped incarnation leaves the registry asynchronously; spawning
+	// over it would silently keep the dead one.
+	if c.Engine().Registry.GetPID(s.self.ID+"/task", e.spec.Name) != nil {
+		time.AfterFunc(10*time.Millisecond, func() { s.engine.Send(s.self, m) })
+		return
+	}
+	e.respawn = nil
+	s.spawnTask(c, e, false)
+	s.log.Info().Str("task", e.spec.Name).Uint64("incarnation", e.gen).Msg("task restarted")
+}
+
+func (s *supervisor) onTrigger(c *actor.Context, m TriggerTask) {
+	e, ok := s.tasks[m.Name]
+	switch {
+	case !ok:
+		c.Respond(TriggerError{Err: fmt.Errorf("%w: %q", ErrUnknownTask, m.Name)})
+	case e.state == StateFailed || e.state == StateRestarting || e.pid == nil:
+		c.Respond(TriggerError{Err: fmt.Errorf("task %q is %s", m.Name, e.state)})
+	default:
+		// The task actor answers the requester directly.
+		c.Engine().SendWithSender(e.pid, actors.Trigger{}, c.Sender())
+	}
+}
+
+func (s *supervisor) onDrain(c *actor.Context) {
+	if c.Sender() != nil {
+		s.drainers = append(s.drainers, c.Sender())
+	}
+	if !s.draining {
+		s.draining = true
+		if s.gateT != nil {
+			s.gateT.Stop()
+		}
+		for _, e := range s.tasks {
+			if e.respawn != nil {
+				e.respawn.Stop()
+			}
+			if e.pid != nil && e.state != StateFailed && e.state != StateRestarting {
+				c.Send(e.pid, actors.Drain{})
+			}
+		}
+	}
+	s.checkDrained()
+}
+
+func (s *supervisor) checkDrained() {
+	if !s.draining {
+		return
+	}
+	for _, e := range s.tasks {
+		if !e.idle && e.pid != nil && e.state != StateFailed && e.state != StateRestarting {
+			return
+		}
+	}
+	for _, p := range s.drainers {
+		s.engine.Send(p, Drained{})
+	}
+	s.drainers = nil
+}
+
+// probeGates asks the backend whether each gate's service is configured.
+func (s *supervisor) probeGates() {
+	for g, ge := range s.gates {
+		s.probes++
+		ge.probe = 1<<63 | s.probes
+		s.engine.SendWithSender(s.api, apiclient.Call{
+			ID:      ge.probe,
+			Request: apiclient.Request{Task: "gate-" + string(g), Service: apiclient.Backend, Method: "GET", Path: g.ProbePath(), Auth: true},
+			ReplyTo: s.self,
+		}, s.self)
+	}
+}
+
+func (s *supervisor) onProbeResult(r apiclient.Result) {
+	for g, ge := range s.gates {
+		if ge.probe != r.ID {
+			continue
+		}
+		ge.probe = 0
+		open, err := parseProbe(r)
+		if err != nil {
+			s.log.Warn().Err(err).Str("gate", string(g)).Msg("gate probe failed; treating the service as not configured")
+		}
+		prev := ge.state
+		ge.state = actors.GateState{Gate: g, Known: true, Open: open}
+		if prev != ge.state {
+			s.log.Info().Str("gate", string(g)).Bool("configured", open).Msg("gate changed")
+		}
+		for _, e := range s.tasks {
+			if e.spec.EnabledIf != g {
+				continue
+			}
+			if e.pid != nil && e.state != StateFailed && e.state != StateRestarting {
+				s.engine.Send(e.pid, ge.state)
+			}
+			if e.state == StateScheduled || e.state == StateGated {
+				e.state = s.idleState(e)
+			}
+		}
+		return
+	}
+}
+
+func parseProbe(r apiclient.Result) (bool, error) {
+	if r.Err != nil {
+		return false, r.Err
+	}
+	var v struct {
+		IsConfigured *bool `json:"is_configured"`
+	}
+	if err := json.Unmarshal(r.Response.Body, &v); err != nil || v.IsConfigured == nil {
+		return false, fmt.Errorf("probe reply has no is_configured boolean: %s", actors.Snippet(r.Response.Body))
+	}
+	return *v.IsConfigured, nil
+}

@@ -1,0 +1,349 @@
+// Package task defines what a scheduled task is: when it fires, what it
+// calls, how it paginates and which backend probe gates it. Specs come from
+// YAML task files (including the embedded Mojodex defaults) or are built in
+// code by an embedding program.
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/schedule"
+)
+
+// Gate names a backend probe that must report a configured service before a
+// task may run.
+type Gate string
+
+// The gates Mojodex exposes.
+const (
+	// GateNone means the task always runs.
+	GateNone Gate = ""
+	// GateEmail runs the task only while GET /is_email_service_configured
+	// answers {"is_configured": true}.
+	GateEmail Gate = "email"
+	// GatePush runs the task only while GET /is_push_notif_service_configured
+	// answers {"is_configured": true}.
+	GatePush Gate = "push"
+)
+
+// ProbePath returns the backend path of the gate's probe ("" for GateNone).
+func (g Gate) ProbePath() string {
+	switch g {
+	case GateEmail:
+		return "/is_email_service_configured"
+	case GatePush:
+		return "/is_push_notif_service_configured"
+	}
+	return ""
+}
+
+// Mode is a pagination mode.
+type Mode string
+
+// Pagination modes.
+const (
+	// ModeOffset sends offset, offset+size, ... while the returned list is full.
+	ModeOffset Mode = "offset"
+	// ModeDrain sends the same body again while the returned list is full:
+	// the backend removes processed rows from the result.
+	ModeDrain Mode = "drain"
+)
+
+// Defaults applied to specs that leave a field at its zero value.
+const (
+	DefaultPageSize = 50
+	DefaultMaxPages = 100
+	MaxPageSize     = 50 // the Mojodex services clamp every batch to 50
+	DefaultOffset   = "offset"
+	DefaultTimezone = "UTC"
+)
+
+// Request describes the HTTP call a task makes on every page.
+type Request struct {
+	// Service is the Mojodex service called: apiclient.Backend or apiclient.Background.
+	Service apiclient.Service
+	// Method is the HTTP method (POST when empty).
+	Method string
+	// Path is the path on the service, starting with "/".
+	Path string
+	// Auth sends MOJODEX_SCHEDULER_SECRET as the Authorization header.
+	Auth bool
+	// Body holds the JSON fields sent besides datetime and pagination fields.
+	Body map[string]any
+	// Query holds URL query parameters.
+	Query map[string]string
+	// Result is the key of the list in the reply, used to count items and to
+	// check the reply's shape. Optional for tasks without pagination.
+	Result string
+}
+
+// Paginate describes how a task pages through a batch endpoint.
+type Paginate struct {
+	// Mode is ModeOffset or ModeDrain.
+	Mode Mode
+	// Size is the page size sent in SizeField (default 50, at most 50).
+	Size int
+	// SizeField is the body field carrying the page size.
+	SizeField string
+	// OffsetField is the body field carrying the offset (offset mode, default "offset").
+	OffsetField string
+	// Result is the key of the list in the reply; a full list asks for the next page.
+	Result string
+	// MaxPages bounds the pages of one run (default 100).
+	MaxPages int
+}
+
+// JobFunc is an in-process job run by a task instead of an HTTP request.
+// It must return when ctx is cancelled. Items may be reported through the
+// returned count; a non-nil error marks the run failed.
+type JobFunc func(ctx context.Context) (items int, err error)
+
+// Spec is one task. Exactly one of Every, At and Cron is set, and exactly one
+// of Request and Job.
+type Spec struct {
+	// Name identifies the task: lower-case kebab case, unique in a set.
+	Name string
+	// Every fires at a fixed rate: one period after start, then every period.
+	Every time.Duration
+	// At fires daily at "HH:MM" or "HH:MM:SS" local time in Timezone.
+	At string
+	// Weekdays restricts At (or nothing else) to these days: weekly firing.
+	Weekdays []time.Weekday
+	// Cron fires on a 5- or 6-field cron expression in Timezone.
+	Cron string
+	// Timezone is an IANA name for At and Cron (default "UTC").
+	Timezone string
+	// RunOnStart also fires once as soon as the scheduler starts.
+	RunOnStart bool
+	// EnabledIf gates the task on a backend probe.
+	EnabledIf Gate
+	// Timeout bounds each HTTP attempt of this task (default: the API
+	// client's timeout), or a whole Job run.
+	Timeout time.Duration
+	// Request is the HTTP call of an HTTP task.
+	Request *Request
+	// Paginate, when set, makes the task page through a batch endpoint.
+	Paginate *Paginate
+	// Job is the function of an in-process task (embedding only).
+	Job JobFunc
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// FieldError reports an invalid field of a task.
+type FieldError struct {
+	Task  string // task name, or "#N" when the name itself is missing
+	Field string // field path, e.g. "paginate.size"
+	Err   error
+}
+
+// Error implements error.
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("task %q: field %s: %v", e.Task, e.Field, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Location returns the task's time zone.
+func (s *Spec) Location() (*time.Location, error) {
+	tz := s.Timezone
+	if tz == "" {
+		tz = DefaultTimezone
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q: %w", tz, err)
+	}
+	return loc, nil
+}
+
+// Schedule builds the task's schedule. anchor is the start of fixed-rate
+// schedules (their first slot is anchor+Every).
+func (s *Spec) Schedule(anchor time.Time) (schedule.Schedule, error) {
+	set := 0
+	for _, b := range []bool{s.Every != 0, s.At != "", s.Cron != ""} {
+		if b {
+			set++
+		}
+	}
+	if set != 1 {
+		return nil, &FieldError{s.Name, "every|at|cron", errors.New("exactly one of every, at and cron must be set")}
+	}
+	if len(s.Weekdays) > 0 && s.At == "" {
+		return nil, &FieldError{s.Name, "weekdays", errors.New("weekdays needs at")}
+	}
+	if s.Timezone != "" && s.Every != 0 {
+		return nil, &FieldError{s.Name, "timezone", errors.New("timezone applies to at and cron only")}
+	}
+	switch {
+	case s.Every != 0:
+		sc, err := schedule.Every(s.Every, anchor)
+		if err != nil {
+			return nil, &FieldError{s.Name, "every", err}
+		}
+		return sc, nil
+	case s.At != "":
+		loc, err := s.Location()
+		if err != nil {
+			return nil, &FieldError{s.Name, "timezone", err}
+		}
+		tod, err := schedule.ParseTimeOfDay(s.At)
+		if err != nil {
+			return nil, &FieldError{s.Name, "at", err}
+		}
+		sc, err := schedule.Daily(tod, s.Weekdays, loc)
+		if err != nil {
+			return nil, &FieldError{s.Name, "at", err}
+		}
+		return sc, nil
+	default:
+		loc, err := s.Location()
+		if err != nil {
+			return nil, &FieldError{s.Name, "timezone", err}
+		}
+		sc, err := schedule.Cron(s.Cron, loc)
+		if err != nil {
+			return nil, &FieldError{s.Name, "cron", err}
+		}
+		return sc, nil
+	}
+}
+
+// Normalize fills defaults in place (method, page size, offset field, max
+// pages, result key) and returns the spec for chaining.
+func (s *Spec) Normalize() *Spec {
+	if r := s.Request; r != nil {
+		if r.Method == "" {
+			r.Method = http.MethodPost
+		}
+		r.Method = strings.ToUpper(r.Method)
+	}
+	if p := s.Paginate; p != nil {
+		if p.Size == 0 {
+			p.Size = DefaultPageSize
+		}
+		if p.MaxPages == 0 {
+			p.MaxPages = DefaultMaxPages
+		}
+		if p.Mode == ModeOffset && p.OffsetField == "" {
+			p.OffsetField = DefaultOffset
+		}
+		if p.Result == "" && s.Request != nil {
+			p.Result = s.Request.Result
+		}
+	}
+	return s
+}
+
+// Validate checks one spec (after Normalize) and returns every problem found,
+// joined. It needs no network and no clock.
+func (s *Spec) Validate() error {
+	var errs []error
+	bad := func(field string, format string, args ...any) {
+		errs = append(errs, &FieldError{s.Name, field, fmt.Errorf(format, args...)})
+	}
+	if s.Name == "" {
+		bad("name", "is required")
+	} else if !nameRE.MatchString(s.Name) {
+		bad("name", "%q must be lower-case kebab case (e.g. extract-todos)", s.Name)
+	}
+	if s.Every < 0 {
+		bad("every", "%s must be positive", s.Every)
+	}
+	if _, err := s.Schedule(time.Unix(0, 0)); err != nil {
+		errs = append(errs, err)
+	}
+	switch s.EnabledIf {
+	case GateNone, GateEmail, GatePush:
+	default:
+		bad("enabled_if", "%q is not one of email, push", s.EnabledIf)
+	}
+	if s.Timeout < 0 {
+		bad("timeout", "%s must be positive", s.Timeout)
+	}
+	switch {
+	case s.Request == nil && s.Job == nil:
+		bad("request", "is required")
+	case s.Request != nil && s.Job != nil:
+		bad("request", "a task has either a request or a job, not both")
+	case s.Job != nil && s.EnabledIf != GateNone:
+		bad("enabled_if", "gates apply to HTTP tasks only")
+	case s.Job != nil && s.Paginate != nil:
+		bad("paginate", "applies to HTTP tasks only")
+	}
+	if r := s.Request; r != nil {
+		switch r.Service {
+		case apiclient.Backend, apiclient.Background:
+		case "":
+			bad("request.service", "is required (backend or background)")
+		default:
+			bad("request.service", "%q is not one of backend, background", r.Service)
+		}
+		switch r.Method {
+		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		default:
+			bad("request.method", "%q is not one of GET, POST, PUT, PATCH, DELETE", r.Method)
+		}
+		if !strings.HasPrefix(r.Path, "/") {
+			bad("request.path", "%q must start with /", r.Path)
+		}
+		if _, ok := r.Body["datetime"]; ok {
+			bad("request.body.datetime", "is set by the scheduler on every call")
+		}
+	}
+	if p := s.Paginate; p != nil {
+		switch p.Mode {
+		case ModeOffset, ModeDrain:
+		default:
+			bad("paginate.mode", "%q is not one of offset, drain", p.Mode)
+		}
+		if p.Size < 1 || p.Size > MaxPageSize {
+			bad("paginate.size", "%d must be between 1 and %d (the services clamp batches to %d)", p.Size, MaxPageSize, MaxPageSize)
+		}
+		if p.SizeField == "" {
+			bad("paginate.size_field", "is required")
+		}
+		if p.Result == "" {
+			bad("paginate.result", "is required")
+		}
+		if p.MaxPages < 1 {
+			bad("paginate.max_pages", "%d must be at least 1", p.MaxPages)
+		}
+		if p.Mode == ModeDrain && p.OffsetField != "" {
+			bad("paginate.offset_field", "applies to offset mode only")
+		}
+		if s.Request != nil && s.Request.Method == http.MethodGet {
+			bad("paginate", "needs a request with a body (not GET)")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateSet normalizes and validates every spec and rejects duplicate names.
+func ValidateSet(specs []Spec) error {
+	var errs []error
+	seen := make(map[string]int, len(specs))
+	for i := range specs {
+		s := &specs[i]
+		s.Normalize()
+		if err := s.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if s.Name == "" {
+			continue
+		}
+		if j, dup := seen[s.Name]; dup {
+			errs = append(errs, &FieldError{s.Name, "name", fmt.Errorf("duplicate task name (tasks #%d and #%d)", j+1, i+1)})
+		}
+		seen[s.Name] = i
+	}
+	return errors.Join(errs...)
+}
