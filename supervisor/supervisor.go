@@ -396,7 +396,6 @@ func (s *supervisor) onCrashed(c *actor.Context, m actors.Crashed) {
 		return
 	}
 	c.Engine().Stop(e.pid)
-	e.restarts++
 	delay, giveUp := s.opts.policy.record(&e.fails, time.Now())
 	if giveUp {
 		e.state = StateFailed
@@ -407,7 +406,7 @@ func (s *supervisor) onCrashed(c *actor.Context, m actors.Crashed) {
 	}
 	e.state = StateRestarting
 	s.log.Error().Str("task", e.spec.Name).Str("panic", m.Reason).Str("stack", m.Stack).Dur("backoff", delay).
-		Int("restarts", e.restarts).Msg("task crashed; restarting after backoff")
+		Int("failures_in_window", len(e.fails.at)).Msg("task crashed; restarting after backoff")
 	gen := e.gen
 	e.respawn = time.AfterFunc(delay, func() { s.engine.Send(s.self, respawnMsg{name: e.spec.Name, gen: gen}) })
 	s.checkDrained()
@@ -440,6 +439,7 @@ func (s *supervisor) onRespawn(c *actor.Context, m respawnMsg) {
 		return
 	}
 	e.respawn = nil
+	e.restarts++
 	s.spawnTask(c, e, false)
 	s.log.Info().Str("task", e.spec.Name).Uint64("incarnation", e.gen).Msg("task restarted")
 }

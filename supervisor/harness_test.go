@@ -1,0 +1,231 @@
+package supervisor_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/actors"
+	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/mojodexstub"
+	"github.com/mojodex/mojodex-scheduler/supervisor"
+	"github.com/mojodex/mojodex-scheduler/task"
+)
+
+const testSecret = "s3cret-for-tests"
+
+// handlerTransport serves HTTP calls in memory from the stub's handlers, so
+// whole runs (timers, actors, HTTP, retries) execute inside a synctest
+// bubble on virtual time.
+type handlerTransport struct {
+	backend, background http.Handler
+}
+
+func (h handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	var target http.Handler
+	switch req.URL.Host {
+	case "backend.test":
+		target = h.backend
+	case "background.test":
+		target = h.background
+	default:
+		return nil, fmt.Errorf("dial %s: connection refused", req.URL.Host)
+	}
+	if req.Body == nil {
+		req.Body = http.NoBody // a server-side request always has a body
+	}
+	rec := httptest.NewRecorder()
+	target.ServeHTTP(rec, req)
+	if err := req.Context().Err(); err != nil {
+		return nil, err
+	}
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
+// stubClient returns an API client that talks to stub in memory.
+func stubClient(t *testing.T, stub *mojodexstub.Stub, mutate func(*apiclient.Config)) *apiclient.Client {
+	t.Helper()
+	cfg := apiclient.Config{
+		BackendURL:    "http://backend.test",
+		BackgroundURL: "http://background.test",
+		Secret:        testSecret,
+		Rate:          -1,
+		HTTPClient:    &http.Client{Transport: handlerTransport{backend: stub.Backend(), background: stub.Background()}},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	c, err := apiclient.NewClient(cfg)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	return c
+}
+
+type fireEvent struct {
+	task     string
+	slot     time.Time
+	at       time.Time
+	lateness time.Duration
+}
+
+// recorder is an actors.Observer that keeps every event.
+type recorder struct {
+	mu      sync.Mutex
+	fires   []fireEvent
+	skips   []string
+	missed  int
+	records []actors.RunRecord
+}
+
+func (r *recorder) Fired(name string, slot time.Time, lateness time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fires = append(r.fires, fireEvent{task: name, slot: slot, at: time.Now(), lateness: lateness})
+}
+
+func (r *recorder) Skipped(name string, _ time.Time, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.skips = append(r.skips, name+": "+reason)
+}
+
+func (r *recorder) Missed(_ string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.missed += n
+}
+
+func (r *recorder) RunFinished(rec actors.RunRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.records = append(r.records, rec)
+}
+
+func (r *recorder) firesOf(name string) []fireEvent {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []fireEvent
+	for _, f := range r.fires {
+		if f.task == name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (r *recorder) recordsOf(name string) []actors.RunRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []actors.RunRecord
+	for _, rec := range r.records {
+		if rec.Task == name {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+func (r *recorder) skipsSnapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.skips...)
+}
+
+// system is a supervisor running in an engine, stopped at cleanup.
+type system struct {
+	t      *testing.T
+	engine *actor.Engine
+	pid    *actor.PID
+	rec    *recorder
+}
+
+// startSystem spawns a supervisor for specs. It must be called inside the
+// synctest bubble when the test uses virtual time.
+func startSystem(t *testing.T, specs []task.Spec, client *apiclient.Client, opts ...supervisor.Option) *system {
+	t.Helper()
+	rec := &recorder{}
+	opts = append([]supervisor.Option{supervisor.WithObserver(rec)}, opts...)
+	producer, err := supervisor.New(specs, client, opts...)
+	if err != nil {
+		t.Fatalf("supervisor.New: %v", err)
+	}
+	engine, err := actor.NewEngine(actor.NewEngineConfig())
+	if err != nil {
+		t.Fatalf("NewEngine: %v", err)
+	}
+	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID), actor.WithMaxRestarts(math.MaxInt32))
+	return &system{t: t, engine: engine, pid: pid, rec: rec}
+}
+
+// stop poisons the supervisor and waits for every actor to stop, so no
+// timer outlives the test.
+func (s *system) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	select {
+	case <-s.engine.PoisonCtx(ctx, s.pid).Done():
+	case <-ctx.Done():
+		s.t.Errorf("supervisor did not stop")
+	}
+}
+
+func (s *system) request(msg any) any {
+	s.t.Helper()
+	v, err := s.engine.Request(s.pid, msg, 5*time.Second).Result()
+	if err != nil {
+		s.t.Fatalf("request %T: %v", msg, err)
+	}
+	return v
+}
+
+func (s *system) list() map[string]supervisor.TaskStatus {
+	s.t.Helper()
+	out := map[string]supervisor.TaskStatus{}
+	for _, st := range s.request(supervisor.ListTasks{}).(supervisor.TaskList).Tasks {
+		out[st.Name] = st
+	}
+	return out
+}
+
+// trigger runs a task now and fails the test unless it started.
+func (s *system) trigger(name string) {
+	s.t.Helper()
+	switch r := s.request(supervisor.TriggerTask{Name: name}).(type) {
+	case actors.TriggerReply:
+		if !r.Started {
+			s.t.Fatalf("trigger %s: not started: %s", name, r.Reason)
+		}
+	case supervisor.TriggerError:
+		s.t.Fatalf("trigger %s: %v", name, r.Err)
+	default:
+		s.t.Fatalf("trigger %s: unexpected reply %T", name, r)
+	}
+}
+
+func defaultSpec(t *testing.T, name string) task.Spec {
+	t.Helper()
+	specs, err := task.Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range specs {
+		if s.Name == name {
+			return s
+		}
+	}
+	t.Fatalf("no default task %q", name)
+	return task.Spec{}
+}
+
+func jobSpec(name string, every time.Duration, job task.JobFunc) task.Spec {
+	return task.Spec{Name: name, Every: every, Job: job}
+}
