@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"reflect"
 	"strings"
 	"time"
 
@@ -52,6 +53,9 @@ type Config struct {
 func Load(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	var c Config
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		if name := variableOf(err); name != "" {
+			return Config{}, fmt.Errorf("%s: %w", name, err)
+		}
 		return Config{}, fmt.Errorf("environment: %w", err)
 	}
 	var errs []error
@@ -108,9 +112,27 @@ func (c Config) CheckURIs(needSecret bool) error {
 	return errors.Join(errs...)
 }
 
+// variableOf names the environment variable of the Config field that an
+// envconfig error starts with ("RequestTimeout: time: invalid duration").
+func variableOf(err error) string {
+	field, _, ok := strings.Cut(err.Error(), ":")
+	if !ok {
+		return ""
+	}
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
 func checkURI(s string) error {
 	if s == "" {
 		return errors.New("is required (e.g. http://mojodex_backend:5000)")
+	}
+	if !strings.Contains(s, "://") {
+		return fmt.Errorf("%q must be an absolute http:// or https:// URL (e.g. http://mojodex_backend:5000)", s)
 	}
 	u, err := url.Parse(s)
 	if err != nil {

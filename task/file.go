@@ -46,7 +46,7 @@ func LoadFile(path string) ([]Spec, error) {
 
 // Parse decodes a task file and validates every task. Unknown fields, bad
 // durations, times, weekdays, time zones, cron fields and duplicate names
-// are errors; all of them are reported, joined.
+// are errors; all of them are reported, joined, each naming its task.
 func Parse(r io.Reader) ([]Spec, error) {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
@@ -62,14 +62,25 @@ func Parse(r io.Reader) ([]Spec, error) {
 	}
 	specs := make([]Spec, 0, len(f.Tasks))
 	var errs []error
-	for i, t := range f.Tasks {
+	for i := range f.Tasks {
+		n := &f.Tasks[i]
+		name := scalarAt(n, "name")
+		if name == "" {
+			name = fmt.Sprintf("#%d", i+1)
+		}
+		fail := func(err error) { errs = append(errs, fmt.Errorf("task %q (line %d): %w", name, n.Line, err)) }
+		if err := checkKeys(n, taskKeys, ""); err != nil {
+			fail(err)
+			continue
+		}
+		var t taskYAML
+		if err := n.Decode(&t); err != nil {
+			fail(err)
+			continue
+		}
 		s, err := t.spec()
 		if err != nil {
-			name := t.Name
-			if name == "" {
-				name = fmt.Sprintf("#%d", i+1)
-			}
-			errs = append(errs, fmt.Errorf("task %q (line %d): %w", name, t.line, err))
+			fail(err)
 			continue
 		}
 		specs = append(specs, s)
@@ -83,12 +94,59 @@ func Parse(r io.Reader) ([]Spec, error) {
 	return specs, nil
 }
 
+// The schema's keys; a nested map lists the keys of a nested mapping, nil
+// means free-form (request.body, request.query).
+var (
+	paginateKeys = map[string]map[string]any{"mode": nil, "size": nil, "size_field": nil, "offset_field": nil, "result": nil, "max_pages": nil}
+	requestKeys  = map[string]map[string]any{"service": nil, "method": nil, "path": nil, "auth": nil, "body": nil, "query": nil, "result": nil}
+	taskKeys     = map[string]map[string]any{
+		"name": nil, "every": nil, "at": nil, "weekdays": nil, "cron": nil, "timezone": nil, "run_on_start": nil,
+		"enabled_if": nil, "timeout": nil, "request": {"": requestKeys}, "paginate": {"": paginateKeys},
+	}
+)
+
+// checkKeys rejects keys of the mapping n that the schema does not know.
+// yaml's KnownFields does not reach into nodes decoded one by one, so the
+// check is done here, with the field's line.
+func checkKeys(n *yaml.Node, allowed map[string]map[string]any, prefix string) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: %sexpected a mapping", n.Line, prefix)
+	}
+	var errs []error
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		sub, ok := allowed[k.Value]
+		if !ok {
+			errs = append(errs, fmt.Errorf("line %d: field %s%s not found in the task schema", k.Line, prefix, k.Value))
+			continue
+		}
+		if nested, ok := sub[""].(map[string]map[string]any); ok {
+			if err := checkKeys(v, nested, prefix+k.Value+"."); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// scalarAt returns the scalar value under key in the mapping n, or "".
+func scalarAt(n *yaml.Node, key string) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
 type fileYAML struct {
-	Tasks []taskYAML `yaml:"tasks"`
+	Tasks []yaml.Node `yaml:"tasks"`
 }
 
 type taskYAML struct {
-	line       int
 	Name       string        `yaml:"name"`
 	Every      duration      `yaml:"every"`
 	At         string        `yaml:"at"`
@@ -119,18 +177,6 @@ type paginateYAML struct {
 	OffsetField string `yaml:"offset_field"`
 	Result      string `yaml:"result"`
 	MaxPages    int    `yaml:"max_pages"`
-}
-
-// UnmarshalYAML records the task's line for error messages.
-func (t *taskYAML) UnmarshalYAML(n *yaml.Node) error {
-	type plain taskYAML
-	var p plain
-	if err := n.Decode(&p); err != nil {
-		return err
-	}
-	*t = taskYAML(p)
-	t.line = n.Line
-	return nil
 }
 
 // duration is a Go duration string in YAML ("90s", "1h30m").

@@ -1,0 +1,639 @@
+// Package apiclient performs the scheduler's HTTP calls to the Mojodex
+// backend and background services.
+//
+// A Client performs single logical calls (with internal retries, a shared
+// rate limiter and per-attempt timeouts). NewActor wraps a Client in a
+// hollywood actor that task actors talk to with Call and Result messages;
+// the actor never blocks its inbox on network I/O and bounds the number of
+// calls in flight.
+package apiclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
+)
+
+// Service names which Mojodex service a call goes to.
+type Service string
+
+const (
+	// Backend is the Mojodex backend service (Config.BackendURL).
+	Backend Service = "backend"
+	// Background is the Mojodex background service (Config.BackgroundURL).
+	Background Service = "background"
+)
+
+// MaxBody is the largest response body the client reads (1 MiB). A larger
+// body makes the call fail without retry.
+const MaxBody = 1 << 20
+
+// maxErrorBody is how many bytes of a non-2xx body a StatusError keeps.
+const maxErrorBody = 200
+
+// DatetimeLayout is the format of the "datetime" field sent with every call:
+// Python's naive isoformat with microseconds (no zone, local time).
+const DatetimeLayout = "2006-01-02T15:04:05.000000"
+
+// Defaults applied by NewClient to zero (or invalid) Config fields.
+const (
+	// DefaultRate is the default Config.Rate (calls per second).
+	DefaultRate = 10.0
+	// DefaultBurst is the default Config.Burst.
+	DefaultBurst = 5
+	// DefaultMaxInFlight is the default Config.MaxInFlight.
+	DefaultMaxInFlight = 4
+	// DefaultTimeout is the default Config.Timeout (per attempt).
+	DefaultTimeout = 30 * time.Second
+	// DefaultMaxAttempts is the default Config.MaxAttempts.
+	DefaultMaxAttempts = 3
+	// DefaultBackoffBase is the default Config.BackoffBase.
+	DefaultBackoffBase = 500 * time.Millisecond
+	// DefaultBackoffMax is the default Config.BackoffMax.
+	DefaultBackoffMax = 10 * time.Second
+)
+
+// Request is one logical call (retries are internal).
+type Request struct {
+	// Task is the name of the task making the call, used in logs.
+	Task string
+	// Service selects the base URL (Backend or Background).
+	Service Service
+	// Method is the HTTP method (GET, POST, PUT ...); it is sent upper-case.
+	Method string
+	// Path is appended to the service's base URL, e.g. "/check_expired_purchases".
+	Path string
+	// Query is added to the URL query string.
+	Query map[string]string
+	// Body is sent as a JSON object. The client adds a "datetime" field to a
+	// copy of it (the caller's map is never mutated); a nil Body for POST/PUT
+	// still sends {"datetime": ...}. GET and HEAD requests carry no body: the
+	// datetime goes into the query string instead.
+	Body map[string]any
+	// Auth sends Config.Secret verbatim as the Authorization header.
+	Auth bool
+	// Timeout bounds each attempt; 0 means Config.Timeout.
+	Timeout time.Duration
+	// IdempotencyKey, if set, is sent as the Idempotency-Key header on every
+	// attempt.
+	IdempotencyKey string
+}
+
+// Response is the outcome of a call that got an HTTP response.
+type Response struct {
+	// Status is the HTTP status of the last attempt (0 if it got no response).
+	Status int
+	// Body is the body of the last response (at most MaxBody bytes).
+	Body []byte
+	// Attempts is the number of HTTP attempts that were made.
+	Attempts int
+	// RateWait is the total time spent waiting for the rate limiter.
+	RateWait time.Duration
+	// Duration is the time from the start of the call (the first attempt,
+	// including its rate-limiter wait) to the final answer.
+	Duration time.Duration
+}
+
+// StatusError is returned (wrapped) when the final answer is not 2xx.
+type StatusError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Body holds at most the first 200 bytes of the response body.
+	Body string
+	// Method and Path identify the call (Path as given in Request.Path,
+	// without the base URL or query).
+	Method, Path string
+}
+
+// Error implements error.
+func (e *StatusError) Error() string {
+	if e.Body == "" {
+		return fmt.Sprintf("%s %s: unexpected status %d", e.Method, e.Path, e.Status)
+	}
+	return fmt.Sprintf("%s %s: unexpected status %d: %s", e.Method, e.Path, e.Status, e.Body)
+}
+
+// Observer receives call events for metrics. Its methods are called
+// synchronously from the calling goroutine and must be fast.
+type Observer interface {
+	// CallDone is called once per attempt; status is 0 when the attempt got
+	// no HTTP response.
+	CallDone(req Request, status int, err error, d time.Duration)
+	// Retried is called when attempt (1-based, the attempt that just failed)
+	// will be retried; reason is a short, low-cardinality label such as
+	// "status_503" or "conn_refused".
+	Retried(req Request, attempt int, reason string)
+	// RateWaited is called when an attempt had to wait d for the rate limiter.
+	RateWaited(req Request, d time.Duration)
+}
+
+// Config configures a Client. Zero values get defaults (documented on each
+// field).
+type Config struct {
+	// BackendURL and BackgroundURL are the base URIs of the services, e.g.
+	// "http://mojodex_backend:5000". They may contain a path prefix. Both
+	// must be absolute http or https URLs with a host.
+	BackendURL, BackgroundURL string
+	// Secret is sent verbatim as the Authorization header of calls with
+	// Request.Auth. It is never logged and never put in error strings.
+	Secret string
+	// Rate is the number of calls (attempts) per second across all tasks;
+	// default 10; negative means unlimited.
+	Rate float64
+	// Burst is the rate limiter's burst; default 5.
+	Burst int
+	// MaxInFlight is the number of calls the actor runs at once; default 4.
+	MaxInFlight int
+	// Timeout bounds each attempt; default 30s.
+	Timeout time.Duration
+	// MaxAttempts is the number of attempts per call; default 3 (1 = no retry).
+	MaxAttempts int
+	// BackoffBase is the first retry's backoff cap; it doubles per attempt and
+	// the actual wait is drawn uniformly from [0, cap] (full jitter);
+	// default 500ms.
+	BackoffBase time.Duration
+	// BackoffMax caps the backoff; default 10s. It also caps a Retry-After
+	// wait: a larger Retry-After ends the call with the 429/503 error.
+	BackoffMax time.Duration
+	// HTTPClient performs the requests; default: a client with sane
+	// transport limits (per-attempt timeouts come from contexts).
+	HTTPClient *http.Client
+	// Now is the clock for the datetime field; default time.Now.
+	Now func() time.Time
+	// Logger receives the client's logs; default zerolog.Nop().
+	Logger zerolog.Logger
+	// Observer receives call events (nil means none).
+	Observer Observer
+}
+
+// String describes the configuration with the secret redacted, so that a
+// Config printed with %v or %+v never leaks it.
+func (c Config) String() string {
+	secret := ""
+	if c.Secret != "" {
+		secret = "[REDACTED]"
+	}
+	return fmt.Sprintf("{BackendURL:%s BackgroundURL:%s Secret:%s Rate:%g Burst:%d MaxInFlight:%d Timeout:%s MaxAttempts:%d BackoffBase:%s BackoffMax:%s}",
+		c.BackendURL, c.BackgroundURL, secret, c.Rate, c.Burst, c.MaxInFlight, c.Timeout, c.MaxAttempts, c.BackoffBase, c.BackoffMax)
+}
+
+// GoString is like String, for %#v.
+func (c Config) GoString() string { return "apiclient.Config" + c.String() }
+
+// Client performs calls to the Mojodex services. It is safe for concurrent
+// use; its rate limiter is shared by all calls.
+type Client struct {
+	cfg        Config
+	backend    *url.URL
+	background *url.URL
+	limiter    *rate.Limiter
+	log        zerolog.Logger
+	// jitter returns a duration drawn from [0, ceiling]; tests replace it.
+	jitter func(ceiling time.Duration) time.Duration
+}
+
+// NewClient validates cfg, applies defaults and returns a Client.
+func NewClient(cfg Config) (*Client, error) {
+	backend, err := parseBaseURL("BackendURL", cfg.BackendURL)
+	if err != nil {
+		return nil, err
+	}
+	background, err := parseBaseURL("BackgroundURL", cfg.BackgroundURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = DefaultRate
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = DefaultBurst
+	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.BackoffBase <= 0 {
+		cfg.BackoffBase = DefaultBackoffBase
+	}
+	if cfg.BackoffMax <= 0 {
+		cfg.BackoffMax = DefaultBackoffMax
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = defaultHTTPClient()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if reflect.ValueOf(cfg.Logger).IsZero() {
+		cfg.Logger = zerolog.Nop()
+	}
+	limit := rate.Limit(cfg.Rate)
+	if cfg.Rate < 0 {
+		limit = rate.Inf
+	}
+	return &Client{
+		cfg:        cfg,
+		backend:    backend,
+		background: background,
+		limiter:    rate.NewLimiter(limit, cfg.Burst),
+		log:        cfg.Logger.With().Str("component", "apiclient").Logger(),
+		jitter:     fullJitter,
+	}, nil
+}
+
+// Config returns the effective configuration after defaults. It includes
+// the Secret: callers must not log it.
+func (c *Client) Config() Config { return c.cfg }
+
+func parseBaseURL(field, raw string) (*url.URL, error) {
+	if strings.TrimSpace(raw) == "" {
+		return nil, fmt.Errorf("apiclient: config %s is empty", field)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("apiclient: config %s is not a valid URL: %w", field, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("apiclient: config %s must be an absolute http or https URL (got scheme %q)", field, u.Scheme)
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("apiclient: config %s has no host", field)
+	}
+	if u.Fragment != "" {
+		return nil, fmt.Errorf("apiclient: config %s must not contain a fragment", field)
+	}
+	return u, nil
+}
+
+func defaultHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           32,
+		MaxIdleConnsPerHost:    8,
+		MaxConnsPerHost:        32,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+	return &http.Client{Transport: tr}
+}
+
+// Do performs the call: it waits for the rate limiter before each attempt,
+// builds the URL and body, retries transient failures and returns the
+// Response. err is nil only for a 2xx answer; a non-2xx final answer gives a
+// wrapped *StatusError together with the Response.
+func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
+	start := time.Now()
+	var resp Response
+	maxAttempts := c.cfg.MaxAttempts
+	wrap := func(attempt int, err error) error {
+		return fmt.Errorf("%s %s %s: attempt %d/%d: %w", req.Service, req.Method, req.Path, attempt, maxAttempts, err)
+	}
+	finish := func() { resp.Duration = time.Since(start) }
+
+	base, err := c.baseURL(req)
+	if err != nil {
+		finish()
+		return resp, wrap(1, err)
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = c.cfg.Timeout
+	}
+
+	var lastErr error
+	for attempt := 1; ; attempt++ {
+		waited, err := c.waitRate(ctx)
+		resp.RateWait += waited
+		if waited > 0 && c.cfg.Observer != nil {
+			c.cfg.Observer.RateWaited(req, waited)
+		}
+		if err != nil {
+			finish()
+			return resp, wrap(attempt, joinLast("waiting for rate limiter", err, lastErr))
+		}
+
+		httpReq, cancel, err := c.build(ctx, base, req, timeout)
+		if err != nil {
+			finish()
+			return resp, wrap(attempt, fmt.Errorf("build request: %w", err))
+		}
+		resp.Attempts = attempt
+		out := func() attemptResult {
+			defer cancel()
+			return c.attempt(ctx, httpReq, req.Path, timeout)
+		}()
+		if c.cfg.Observer != nil {
+			c.cfg.Observer.CallDone(req, out.status, out.err, out.d)
+		}
+		resp.Status = out.status
+		resp.Body = out.body
+
+		if out.err == nil {
+			finish()
+			c.log.Debug().Str("task", req.Task).Str("service", string(req.Service)).
+				Str("method", req.Method).Str("path", req.Path).
+				Int("status", out.status).Int("attempts", attempt).
+				Dur("duration", resp.Duration).Msg("call succeeded")
+			return resp, nil
+		}
+		lastErr = out.err
+
+		if !out.retry || attempt >= maxAttempts {
+			finish()
+			c.log.Debug().Str("task", req.Task).Str("service", string(req.Service)).
+				Str("method", req.Method).Str("path", req.Path).
+				Int("status", out.status).Int("attempts", attempt).
+				Str("error", c.redact(out.err.Error())).
+				Dur("duration", time.Since(start)).Msg("call failed")
+			return resp, wrap(attempt, out.err)
+		}
+
+		wait := c.backoff(attempt)
+		if out.retryAfter >= 0 {
+			if out.retryAfter > c.cfg.BackoffMax {
+				finish()
+				c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
+					Str("method", req.Method).Str("path", req.Path).
+					Int("attempt", attempt).Int("status", out.status).
+					Dur("retry_after", out.retryAfter).Dur("backoff_max", c.cfg.BackoffMax).
+					Msg("Retry-After exceeds BackoffMax; giving up")
+				return resp, wrap(attempt, out.err)
+			}
+			if out.retryAfter > wait {
+				wait = out.retryAfter
+			}
+		}
+
+		if c.cfg.Observer != nil {
+			c.cfg.Observer.Retried(req, attempt, out.reason)
+		}
+		ev := c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
+			Str("method", req.Method).Str("path", req.Path).
+			Int("attempt", attempt).Int("max_attempts", maxAttempts)
+		if out.status != 0 {
+			ev = ev.Int("status", out.status)
+		} else {
+			ev = ev.Str("error", c.redact(out.err.Error()))
+		}
+		ev.Str("reason", out.reason).Dur("wait", wait).Msg("retrying call")
+
+		if err := sleepCtx(ctx, wait); err != nil {
+			finish()
+			return resp, wrap(attempt, joinLast("waiting to retry", err, lastErr))
+		}
+	}
+}
+
+// joinLast wraps err (a context error) with what was being done and, when
+// there is one, the last attempt's error, so that both stay matchable with
+// errors.Is / errors.As.
+func joinLast(doing string, err, last error) error {
+	if last == nil {
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	return fmt.Errorf("%s: %w (last error: %w)", doing, err, last)
+}
+
+func (c *Client) baseURL(req Request) (*url.URL, error) {
+	switch req.Service {
+	case Backend:
+		return c.backend, nil
+	case Background:
+		return c.background, nil
+	default:
+		return nil, fmt.Errorf("unknown service %q", string(req.Service))
+	}
+}
+
+// hasBody reports whether requests with this method carry the JSON body;
+// the others get the datetime in the query string.
+func hasBody(method string) bool {
+	switch strings.ToUpper(method) {
+	case http.MethodGet, http.MethodHead:
+		return false
+	}
+	return true
+}
+
+// build creates the HTTP request of one attempt, with its own timeout
+// context; the returned cancel func must be called after the attempt.
+func (c *Client) build(ctx context.Context, base *url.URL, req Request, timeout time.Duration) (*http.Request, context.CancelFunc, error) {
+	if req.Method == "" {
+		return nil, nil, errors.New("empty method")
+	}
+	if strings.ContainsAny(req.Path, "?#") {
+		return nil, nil, errors.New("path must not contain '?' or '#' (use Query)")
+	}
+	if req.Auth && c.cfg.Secret == "" {
+		return nil, nil, errors.New("request needs auth but Config.Secret is empty")
+	}
+	now := c.cfg.Now().Format(DatetimeLayout)
+
+	u := *base
+	u.Path = strings.TrimRight(base.Path, "/") + "/" + strings.TrimLeft(req.Path, "/")
+	u.RawPath = ""
+	q := base.Query()
+	for k, v := range req.Query {
+		q.Set(k, v)
+	}
+	withBody := hasBody(req.Method)
+	if _, ok := req.Query["datetime"]; ok || !withBody {
+		q.Set("datetime", now)
+	}
+	u.RawQuery = q.Encode()
+
+	var body io.Reader
+	if withBody {
+		m := make(map[string]any, len(req.Body)+1)
+		for k, v := range req.Body {
+			m[k] = v
+		}
+		m["datetime"] = now
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode body: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	httpReq, err := http.NewRequestWithContext(actx, strings.ToUpper(req.Method), u.String(), body)
+	if err != nil {
+		cancel()
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, nil, err
+	}
+	httpReq.Header.Set("Accept", "application/json")
+	httpReq.Header.Set("User-Agent", "mojodex-scheduler")
+	if withBody {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+	if req.Auth {
+		httpReq.Header.Set("Authorization", c.cfg.Secret)
+	}
+	if req.IdempotencyKey != "" {
+		httpReq.Header.Set("Idempotency-Key", req.IdempotencyKey)
+	}
+	return httpReq, cancel, nil
+}
+
+// attemptResult is the outcome of one HTTP attempt.
+type attemptResult struct {
+	status     int
+	body       []byte
+	err        error
+	retry      bool
+	reason     string
+	retryAfter time.Duration // -1 when absent
+	d          time.Duration
+}
+
+// attempt performs one HTTP round trip and classifies its outcome.
+func (c *Client) attempt(ctx context.Context, httpReq *http.Request, path string, timeout time.Duration) attemptResult {
+	start := time.Now()
+	out := attemptResult{retryAfter: -1}
+	defer func() { out.d = time.Since(start) }()
+
+	hresp, err := c.cfg.HTTPClient.Do(httpReq)
+	if err != nil {
+		if hresp != nil && hresp.Body != nil {
+			_ = hresp.Body.Close()
+		}
+		out.err, out.retry, out.reason = classifyTransportError(ctx, httpReq.Context(), err, timeout)
+		out.d = time.Since(start)
+		return out
+	}
+	defer hresp.Body.Close()
+	out.status = hresp.StatusCode
+
+	body, err := io.ReadAll(io.LimitReader(hresp.Body, MaxBody+1))
+	if len(body) > MaxBody {
+		out.body = body[:MaxBody]
+		out.err = fmt.Errorf("status %d: response body exceeds %d bytes", hresp.StatusCode, MaxBody)
+		out.d = time.Since(start)
+		return out
+	}
+	out.body = body
+	if err != nil {
+		// A response was received; the service may have acted on the
+		// request, so a broken body is not retried.
+		err = unwrapURLError(err)
+		if ctx.Err() == nil && errors.Is(httpReq.Context().Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("attempt timed out after %s reading the body: %w", timeout, err)
+		}
+		out.err = fmt.Errorf("status %d: reading body: %w", hresp.StatusCode, err)
+		out.d = time.Since(start)
+		return out
+	}
+	if hresp.StatusCode >= 200 && hresp.StatusCode < 300 {
+		out.d = time.Since(start)
+		return out
+	}
+	out.err = &StatusError{
+		Status: hresp.StatusCode,
+		Body:   truncate(c.redact(string(body)), maxErrorBody),
+		Method: httpReq.Method,
+		Path:   path,
+	}
+	switch hresp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		out.retry = true
+		out.reason = fmt.Sprintf("status_%d", hresp.StatusCode)
+		if d, ok := parseRetryAfter(hresp.Header.Get("Retry-After"), time.Now()); ok {
+			out.retryAfter = d
+		}
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		out.retry = true
+		out.reason = fmt.Sprintf("status_%d", hresp.StatusCode)
+	}
+	out.d = time.Since(start)
+	return out
+}
+
+// redact removes the secret from s (for log fields and error bodies).
+func (c *Client) redact(s string) string {
+	if c.cfg.Secret == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, c.cfg.Secret, "[REDACTED]")
+}
+
+// truncate cuts s to at most n bytes without leaving a partial UTF-8 rune.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
+// waitRate waits for the rate limiter; it returns the time waited.
+func (c *Client) waitRate(ctx context.Context) (time.Duration, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	r := c.limiter.Reserve()
+	if !r.OK() {
+		return 0, errors.New("rate limiter cannot grant a call")
+	}
+	d := r.Delay()
+	if d <= 0 {
+		return 0, nil
+	}
+	start := time.Now()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return time.Since(start), nil
+	case <-ctx.Done():
+		r.Cancel()
+		return time.Since(start), ctx.Err()
+	}
+}
+
+// sleepCtx waits d or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
