@@ -528,7 +528,7 @@ func (c *Client) attempt(ctx context.Context, httpReq *http.Request, path string
 		if hresp != nil && hresp.Body != nil {
 			_ = hresp.Body.Close()
 		}
-		out.err, out.retry, out.reason = classifyTransportError(ctx, httpReq.Context(), err, timeout)
+		out.retry, out.reason, out.err = classifyTransportError(ctx, httpReq.Context(), err, timeout)
 		out.d = time.Since(start)
 		return out
 	}

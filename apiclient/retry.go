@@ -30,37 +30,37 @@ func unwrapURLError(err error) error {
 // classifyTransportError classifies an error from http.Client.Do (the
 // attempt got no HTTP response). parent is the caller's context, attempt the
 // per-attempt context.
-func classifyTransportError(parent, attempt context.Context, err error, timeout time.Duration) (out error, retry bool, reason string) {
+func classifyTransportError(parent, attempt context.Context, err error, timeout time.Duration) (retry bool, reason string, out error) {
 	err = unwrapURLError(err)
 	if parent.Err() != nil {
 		// The caller gave up: never retry.
 		if !errors.Is(err, parent.Err()) {
 			err = fmt.Errorf("%w (%w)", parent.Err(), err)
 		}
-		return err, false, "canceled"
+		return false, "canceled", err
 	}
 	if errors.Is(attempt.Err(), context.DeadlineExceeded) {
 		// The service may have processed the request: do not retry.
 		if !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 		}
-		return fmt.Errorf("attempt timed out after %s: %w", timeout, err), false, "timeout"
+		return false, "timeout", fmt.Errorf("attempt timed out after %s: %w", timeout, err)
 	}
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return err, true, "conn_refused"
+		return true, "conn_refused", err
 	case errors.Is(err, syscall.ECONNRESET):
-		return err, true, "conn_reset"
+		return true, "conn_reset", err
 	case errors.Is(err, syscall.EPIPE):
-		return err, true, "broken_pipe"
+		return true, "broken_pipe", err
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return err, true, "eof"
+		return true, "eof", err
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return err, true, "dial"
+		return true, "dial", err
 	}
-	return err, false, "transport"
+	return false, "transport", err
 }
 
 // parseRetryAfter parses a Retry-After header value: delta-seconds or an

@@ -66,6 +66,3 @@ func (p RestartPolicy) record(f *failures, now time.Time) (delay time.Duration, 
 	}
 	return min(delay, p.Max), false
 }
-
-// reset forgets the history (a resumed task starts afresh).
-func (f *failures) reset() { f.at = f.at[:0] }

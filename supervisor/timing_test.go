@@ -99,7 +99,7 @@ func TestDailyAcrossSpringForward(t *testing.T) {
 		sys := startSystem(t, []task.Spec{{Name: "nightly", At: "02:30", Timezone: "Europe/Paris", Job: noop}}, nil)
 		defer sys.stop()
 		// The bubble starts at 2000-01-01 00:00 UTC; run to April 1st.
-		time.Sleep(time.Date(2000, 4, 1, 0, 0, 0, 0, time.UTC).Sub(time.Now()))
+		time.Sleep(time.Until(time.Date(2000, 4, 1, 0, 0, 0, 0, time.UTC)))
 		synctest.Wait()
 		fires := sys.rec.firesOf("nightly")
 		if len(fires) != 91 { // Jan 1 .. Mar 31, 2000 (leap year)
@@ -136,7 +136,7 @@ func TestWeeklyAcrossFallBack(t *testing.T) {
 			Weekdays: []time.Weekday{time.Sunday, time.Wednesday}, Job: noop,
 		}}, nil)
 		defer sys.stop()
-		time.Sleep(time.Date(2000, 11, 15, 0, 0, 0, 0, time.UTC).Sub(time.Now()))
+		time.Sleep(time.Until(time.Date(2000, 11, 15, 0, 0, 0, 0, time.UTC)))
 		synctest.Wait()
 		fires := sys.rec.firesOf("weekly")
 		// Count the Sundays and Wednesdays from 2000-01-01 to 2000-11-14.

@@ -9,6 +9,8 @@
 package main
 
 import (
+	_ "time/tzdata" // IANA zones even where the host has none (slim containers)
+
 	"context"
 	"fmt"
 	"io"

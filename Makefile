@@ -1,0 +1,36 @@
+# mojodex-scheduler — run `make help` for the targets.
+GO          ?= go
+BIN         ?= bin/mojodex-scheduler
+STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: help build run test test-short lint bench tools clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build the binary into bin/
+	$(GO) build -o $(BIN) ./cmd/mojodex-scheduler
+
+run: ## run the scheduler against its built-in stub of the Mojodex services (run --demo)
+	$(GO) run ./cmd/mojodex-scheduler run --demo
+
+test: ## run every test with the race detector (includes end-to-end tests of the binary)
+	$(GO) test -race -count=1 ./...
+
+test-short: ## unit tests only, no end-to-end processes
+	$(GO) test -short -count=1 ./...
+
+lint: tools ## gofmt, go vet and staticcheck
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+tools: ## install staticcheck if it is missing
+	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+clean: ## remove build output
+	rm -rf bin
