@@ -3,19 +3,22 @@ module github.com/mojodex/mojodex-scheduler
 go 1.26.8
 
 require (
+	github.com/alecthomas/kong v1.17.0
+	github.com/anthdm/hollywood v1.0.5
+	github.com/mattn/go-isatty v0.0.20
+	github.com/netresearch/go-cron v0.9.1
+	github.com/rs/zerolog v1.35.1
+	github.com/sethvargo/go-envconfig v1.4.3
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/time v0.16.0
+)
+
+require (
 	github.com/DataDog/gostackparse v0.7.0 // indirect
-	github.com/alecthomas/kong v1.17.0 // indirect
-	github.com/anthdm/hollywood v1.0.5 // indirect
 	github.com/klauspost/cpuid/v2 v2.0.9 // indirect
 	github.com/mattn/go-colorable v0.1.14 // indirect
-	github.com/mattn/go-isatty v0.0.20 // indirect
-	github.com/netresearch/go-cron v0.9.1 // indirect
-	github.com/robfig/cron/v3 v3.0.1 // indirect
-	github.com/rs/zerolog v1.35.1 // indirect
-	github.com/sethvargo/go-envconfig v1.4.3 // indirect
+	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/zeebo/xxh3 v1.0.2 // indirect
-	go.yaml.in/yaml/v3 v3.0.6 // indirect
-	golang.org/x/sys v0.29.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
-	google.golang.org/protobuf v1.32.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )

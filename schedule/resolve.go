@@ -65,13 +65,6 @@ func resolveWall(u time.Time, loc *time.Location) time.Time {
 	return time.Date(y, mo, d, h, mi, s, u.Nanosecond(), loc)
 }
 
-// wallOf returns the wall clock of t in loc, expressed as a UTC time with the
-// same civil fields (nanoseconds included).
-func wallOf(t time.Time, loc *time.Location) time.Time {
-	_, off := t.In(loc).Zone()
-	return t.UTC().Add(time.Duration(off) * time.Second)
-}
-
 // firstCivilAfter returns the smallest wall-clock time c (a UTC time carrying
 // civil fields, nanosecond precision) such that every civil slot at or after
 // c resolves, under resolveWall, to an instant strictly after t, while every
