@@ -71,6 +71,13 @@ type GateState struct {
 // then report Idle to its parent. No new run starts afterwards.
 type Drain struct{}
 
+// Pause stops a task actor's timer: no scheduled fire happens until Resume.
+// A run in progress finishes; Trigger still runs the task.
+type Pause struct{}
+
+// Resume re-arms a paused task actor's timer for the next slot from now.
+type Resume struct{}
+
 // APIRestarted tells a task actor that the API-client actor was restarted:
 // a call in flight will never be answered, so the run fails.
 type APIRestarted struct{}

@@ -38,6 +38,8 @@ type TaskConfig struct {
 	FireAtStart bool
 	// Manual arms no timer: the task runs only on Trigger.
 	Manual bool
+	// Paused starts the actor paused (see Pause).
+	Paused bool
 	// Gate is the gate's state when the actor starts.
 	Gate GateState
 	// Logger receives the actor's events; a "task" field is added.
@@ -49,7 +51,7 @@ type TaskConfig struct {
 // NewTask returns the producer of a task actor.
 func NewTask(cfg TaskConfig) actor.Producer {
 	return func() actor.Receiver {
-		return &taskActor{cfg: cfg, gate: cfg.Gate, log: cfg.Logger.With().Str("task", cfg.Spec.Name).Logger()}
+		return &taskActor{cfg: cfg, gate: cfg.Gate, paused: cfg.Paused, log: cfg.Logger.With().Str("task", cfg.Spec.Name).Logger()}
 	}
 }
 
@@ -98,6 +100,7 @@ type taskActor struct {
 	runs     uint64
 	cur      *run
 	draining bool
+	paused   bool
 }
 
 func (t *taskActor) Receive(c *actor.Context) {
@@ -105,14 +108,14 @@ func (t *taskActor) Receive(c *actor.Context) {
 	case actor.Started:
 		t.engine, t.self, t.parent = c.Engine(), c.PID(), c.Parent()
 		now := time.Now()
-		if !t.cfg.Manual {
+		if !t.cfg.Manual && !t.paused {
 			t.arm(t.cfg.Schedule.Next(now))
 		}
-		if t.cfg.FireAtStart {
+		if t.cfg.FireAtStart && !t.paused {
 			t.start(now, false)
 		}
 	case fire:
-		if m.seq != t.seq || t.draining {
+		if m.seq != t.seq || t.draining || t.paused {
 			return
 		}
 		t.rearm(m.slot)
@@ -142,6 +145,19 @@ func (t *taskActor) Receive(c *actor.Context) {
 	case APIRestarted:
 		if t.cur != nil && t.cur.call != 0 {
 			t.finish(OutcomeFailed, errors.New("the API client was restarted while a call was in flight"))
+		}
+	case Pause:
+		t.paused = true
+		t.stopTimer()
+		t.pending = nil
+		t.log.Info().Msg("paused")
+	case Resume:
+		if t.paused && !t.draining {
+			t.paused = false
+			if !t.cfg.Manual {
+				t.arm(t.cfg.Schedule.Next(time.Now()))
+			}
+			t.log.Info().Time("next", t.next).Msg("resumed")
 		}
 	case Drain:
 		t.draining = true

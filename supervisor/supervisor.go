@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
@@ -48,6 +49,7 @@ const (
 	StateGated      State = "gated"      // its gate's service is not configured
 	StateRestarting State = "restarting" // crashed, waiting for its backoff
 	StateFailed     State = "failed"     // crashed too often; no longer restarted
+	StatePaused     State = "paused"     // paused by an operator; fires nothing until resumed
 )
 
 // Option configures the supervisor.
@@ -140,6 +142,31 @@ type Drain struct{}
 // Drained answers Drain.
 type Drained struct{}
 
+// PauseTask stops a task's timer until ResumeTask; the reply is a ControlReply.
+type PauseTask struct{ Name string }
+
+// ResumeTask re-arms a paused task, or revives a task marked failed; the
+// reply is a ControlReply.
+type ResumeTask struct{ Name string }
+
+// ControlReply answers PauseTask and ResumeTask. Err is nil on success.
+type ControlReply struct {
+	Task TaskStatus
+	Err  error
+}
+
+// Reload replaces the task set: new tasks are added, removed ones stopped,
+// changed ones restarted, and unchanged ones left running with their timers
+// undisturbed. An invalid set changes nothing. The reply is a ReloadReply.
+type Reload struct{ Tasks []task.Spec }
+
+// ReloadReply answers Reload with the names in each group, or with Err
+// (listing every problem) when the new set is invalid.
+type ReloadReply struct {
+	Added, Removed, Changed, Unchanged []string
+	Err                                error
+}
+
 // ErrUnknownTask is wrapped by errors about a task name that is not in the set.
 var ErrUnknownTask = errors.New("unknown task")
 
@@ -167,6 +194,7 @@ type entry struct {
 	restarts int
 	respawn  *time.Timer
 	idle     bool
+	paused   bool
 }
 
 type gateEntry struct {
@@ -255,6 +283,12 @@ func (s *supervisor) Receive(c *actor.Context) {
 		c.Respond(TaskReply{Task: s.status(e, true)})
 	case TriggerTask:
 		s.onTrigger(c, m)
+	case PauseTask:
+		c.Respond(s.onPause(c, m.Name))
+	case ResumeTask:
+		c.Respond(s.onResume(c, m.Name))
+	case Reload:
+		c.Respond(s.onReload(c, m.Tasks))
 	case Drain:
 		s.onDrain(c)
 	case actor.Stopped:
@@ -271,10 +305,10 @@ func (s *supervisor) Receive(c *actor.Context) {
 
 func (s *supervisor) onStarted(c *actor.Context) {
 	s.engine, s.self = c.Engine(), c.PID()
-	start := s.opts.start
-	if start.IsZero() {
-		start = time.Now()
+	if s.opts.start.IsZero() {
+		s.opts.start = time.Now()
 	}
+	start := s.opts.start
 	s.tasks = make(map[string]*entry, len(s.specs))
 	s.gates = make(map[task.Gate]*gateEntry)
 	if s.client != nil {
@@ -330,11 +364,14 @@ func (s *supervisor) spawnTask(c *actor.Context, e *entry, fireAtStart bool) {
 		FireAtStart: fireAtStart,
 		Manual:      s.opts.manual,
 		Gate:        gate,
+		Paused:      e.paused,
 		Logger:      s.log,
 		Observer:    s.opts.observer,
 	}
 	e.state = s.idleState(e)
-	e.pid = c.SpawnChild(actors.NewTask(cfg), "task", actor.WithID(e.spec.Name), actor.WithInboxSize(taskInbox),
+	// Each incarnation has its own ID, so a new one never collides with the
+	// previous one while that is still leaving the registry.
+	e.pid = c.SpawnChild(actors.NewTask(cfg), "task", actor.WithID(fmt.Sprintf("%s.%d", e.spec.Name, e.gen)), actor.WithInboxSize(taskInbox),
 		actor.WithMiddleware(actors.Recover(e.spec.Name, e.gen)), actor.WithMaxRestarts(math.MaxInt32))
 }
 
@@ -348,6 +385,9 @@ func (s *supervisor) current(name string, gen uint64) *entry {
 }
 
 func (s *supervisor) idleState(e *entry) State {
+	if e.paused {
+		return StatePaused
+	}
 	if g := s.gates[e.spec.EnabledIf]; g != nil && g.state.Known && !g.state.Open {
 		return StateGated
 	}
@@ -359,7 +399,7 @@ func (s *supervisor) status(e *entry, history bool) TaskStatus {
 	if e.sched != nil {
 		st.Schedule = e.sched.String()
 	}
-	if e.state != StateFailed && e.state != StateRestarting {
+	if e.state != StateFailed && e.state != StateRestarting && e.state != StatePaused {
 		st.Next = e.next
 	}
 	if n := len(e.history); n > 0 {
@@ -430,12 +470,6 @@ func (s *supervisor) onRespawn(c *actor.Context, m respawnMsg) {
 	}
 	e := s.tasks[m.name]
 	if e == nil || e.gen != m.gen || e.state != StateRestarting {
-		return
-	}
-	// The stopped incarnation leaves the registry asynchronously; spawning
-	// over it would silently keep the dead one.
-	if c.Engine().Registry.GetPID(s.self.ID+"/task", e.spec.Name) != nil {
-		time.AfterFunc(10*time.Millisecond, func() { s.engine.Send(s.self, m) })
 		return
 	}
 	e.respawn = nil
@@ -547,4 +581,148 @@ func parseProbe(r apiclient.Result) (bool, error) {
 		return false, fmt.Errorf("probe reply has no is_configured boolean: %s", actors.Snippet(r.Response.Body))
 	}
 	return *v.IsConfigured, nil
+}
+
+func (s *supervisor) onPause(c *actor.Context, name string) ControlReply {
+	e, ok := s.tasks[name]
+	switch {
+	case !ok:
+		return ControlReply{Err: fmt.Errorf("%w: %q", ErrUnknownTask, name)}
+	case e.state == StateFailed:
+		return ControlReply{Task: s.status(e, false), Err: fmt.Errorf("task %q is failed; resume revives it", name)}
+	}
+	if !e.paused {
+		e.paused = true
+		if e.pid != nil && e.state != StateRestarting {
+			c.Send(e.pid, actors.Pause{})
+		}
+		if e.state == StateScheduled || e.state == StateGated {
+			e.state = StatePaused
+		}
+		s.log.Info().Str("task", name).Msg("task paused")
+	}
+	return ControlReply{Task: s.status(e, false)}
+}
+
+func (s *supervisor) onResume(c *actor.Context, name string) ControlReply {
+	e, ok := s.tasks[name]
+	if !ok {
+		return ControlReply{Err: fmt.Errorf("%w: %q", ErrUnknownTask, name)}
+	}
+	wasPaused := e.paused
+	e.paused = false
+	switch {
+	case e.state == StateFailed && e.sched != nil && !s.draining:
+		e.fails.at = e.fails.at[:0]
+		s.spawnTask(c, e, false)
+		s.log.Info().Str("task", name).Msg("failed task revived")
+	case e.state == StateRestarting:
+		// The pending respawn starts it unpaused.
+	case wasPaused && e.pid != nil:
+		c.Send(e.pid, actors.Resume{})
+		if e.state == StatePaused {
+			e.state = s.idleState(e)
+		}
+		s.log.Info().Str("task", name).Msg("task resumed")
+	}
+	return ControlReply{Task: s.status(e, false)}
+}
+
+// onReload applies a new task set. Unchanged tasks keep their actor, and so
+// their timer and slots; changed ones get a new actor (a run in progress is
+// stopped); removed ones are stopped.
+func (s *supervisor) onReload(c *actor.Context, specs []task.Spec) ReloadReply {
+	specs = append([]task.Spec(nil), specs...)
+	if err := task.ValidateSet(specs); err != nil {
+		return ReloadReply{Err: err}
+	}
+	start := s.opts.start
+	type planned struct {
+		spec  task.Spec
+		sched schedule.Schedule
+	}
+	var plan []planned
+	for _, spec := range specs {
+		sched, err := spec.Schedule(start)
+		if err != nil {
+			return ReloadReply{Err: err}
+		}
+		plan = append(plan, planned{spec, sched})
+	}
+	var reply ReloadReply
+	keep := make(map[string]bool, len(plan))
+	order := make([]string, 0, len(plan))
+	for _, p := range plan {
+		keep[p.spec.Name] = true
+		order = append(order, p.spec.Name)
+	}
+	for _, name := range s.order {
+		if keep[name] {
+			continue
+		}
+		e := s.tasks[name]
+		s.retire(c, e)
+		delete(s.tasks, name)
+		reply.Removed = append(reply.Removed, name)
+	}
+	for _, p := range plan {
+		old, exists := s.tasks[p.spec.Name]
+		switch {
+		case exists && sameSpec(old.spec, p.spec) && old.state != StateFailed:
+			reply.Unchanged = append(reply.Unchanged, p.spec.Name)
+			continue
+		case exists:
+			s.retire(c, old)
+			e := &entry{spec: p.spec, sched: p.sched, gen: old.gen, paused: old.paused, history: old.history, restarts: old.restarts}
+			s.tasks[p.spec.Name] = e
+			s.addGate(p.spec.EnabledIf)
+			s.spawnTask(c, e, false)
+			reply.Changed = append(reply.Changed, p.spec.Name)
+		default:
+			e := &entry{spec: p.spec, sched: p.sched}
+			s.tasks[p.spec.Name] = e
+			s.addGate(p.spec.EnabledIf)
+			s.spawnTask(c, e, false)
+			reply.Added = append(reply.Added, p.spec.Name)
+		}
+	}
+	s.order = order
+	s.log.Info().Strs("added", reply.Added).Strs("removed", reply.Removed).Strs("changed", reply.Changed).
+		Int("unchanged", len(reply.Unchanged)).Msg("task set reloaded")
+	return reply
+}
+
+// retire stops a task's actor and any pending respawn.
+func (s *supervisor) retire(c *actor.Context, e *entry) {
+	if e.respawn != nil {
+		e.respawn.Stop()
+		e.respawn = nil
+	}
+	if e.pid != nil {
+		c.Engine().Stop(e.pid)
+		e.pid = nil
+	}
+}
+
+// addGate starts probing a gate that a reloaded task introduced.
+func (s *supervisor) addGate(g task.Gate) {
+	if g == task.GateNone || s.gates[g] != nil {
+		return
+	}
+	s.gates[g] = &gateEntry{state: actors.GateState{Gate: g}}
+	s.probeGates()
+	if s.gateT == nil && !s.opts.manual {
+		s.gateT = time.AfterFunc(s.opts.gateInterval, func() { s.engine.Send(s.self, gateTick{}) })
+	}
+}
+
+// sameSpec reports whether two specs describe the same task. In-process jobs
+// are compared by function identity.
+func sameSpec(a, b task.Spec) bool {
+	ja, jb := a.Job, b.Job
+	if (ja == nil) != (jb == nil) || (ja != nil && reflect.ValueOf(ja).Pointer() != reflect.ValueOf(jb).Pointer()) {
+		return false
+	}
+	a.Job, b.Job = nil, nil
+	return reflect.DeepEqual(a, b)
 }

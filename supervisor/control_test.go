@@ -1,0 +1,144 @@
+package supervisor_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/mojodex/mojodex-scheduler/supervisor"
+	"github.com/mojodex/mojodex-scheduler/task"
+)
+
+func slotsOf(fires []fireEvent, start time.Time) []time.Duration {
+	out := make([]time.Duration, len(fires))
+	for i, f := range fires {
+		out[i] = f.slot.Sub(start)
+	}
+	return out
+}
+
+func minutes(ms ...int) []time.Duration {
+	out := make([]time.Duration, len(ms))
+	for i, m := range ms {
+		out[i] = time.Duration(m) * time.Minute
+	}
+	return out
+}
+
+// Pause stops scheduled fires (a manual trigger still runs); resume re-arms
+// on the original slots.
+func TestPauseResume(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		sys := startSystem(t, []task.Spec{jobSpec("p", time.Minute, noop)}, nil)
+		defer sys.stop()
+		time.Sleep(150 * time.Second)
+		r := sys.request(supervisor.PauseTask{Name: "p"}).(supervisor.ControlReply)
+		if r.Err != nil || r.Task.State != supervisor.StatePaused || !r.Task.Next.IsZero() {
+			t.Fatalf("pause: %+v", r)
+		}
+		time.Sleep(5 * time.Minute)
+		sys.trigger("p") // at 7m30s
+		time.Sleep(3 * time.Minute)
+		r = sys.request(supervisor.ResumeTask{Name: "p"}).(supervisor.ControlReply) // at 10m30s
+		if r.Err != nil || r.Task.State != supervisor.StateScheduled {
+			t.Fatalf("resume: %+v", r)
+		}
+		time.Sleep(2 * time.Minute)
+		synctest.Wait()
+		got := slotsOf(sys.rec.firesOf("p"), start)
+		want := append(minutes(1, 2), 450*time.Second, 11*time.Minute, 12*time.Minute)
+		if !slices.Equal(got, want) {
+			t.Errorf("fires at %v, want %v", got, want)
+		}
+		if r := sys.request(supervisor.PauseTask{Name: "nope"}).(supervisor.ControlReply); !errors.Is(r.Err, supervisor.ErrUnknownTask) {
+			t.Errorf("pause of an unknown task: %v", r.Err)
+		}
+	})
+}
+
+// Resume revives a task marked failed.
+func TestResumeRevivesFailedTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var healthy atomic.Bool
+		var ok atomic.Int64
+		sys := startSystem(t, []task.Spec{jobSpec("flaky", time.Second, func(context.Context) (int, error) {
+			if !healthy.Load() {
+				panic("not yet")
+			}
+			ok.Add(1)
+			return 0, nil
+		})}, nil)
+		defer sys.stop()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if st := sys.list()["flaky"]; st.State != supervisor.StateFailed {
+			t.Fatalf("state %s, want failed", st.State)
+		}
+		healthy.Store(true)
+		r := sys.request(supervisor.ResumeTask{Name: "flaky"}).(supervisor.ControlReply)
+		if r.Err != nil || r.Task.State != supervisor.StateScheduled {
+			t.Fatalf("resume: %+v", r)
+		}
+		time.Sleep(10*time.Second + time.Millisecond)
+		synctest.Wait()
+		if got := ok.Load(); got != 10 {
+			t.Errorf("%d good runs in 10s after revival, want 10", got)
+		}
+	})
+}
+
+// Reload adds, removes and changes tasks, while an unchanged task keeps its
+// slots: no extra fire, none missed. An invalid set changes nothing.
+func TestReload(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		keep := jobSpec("keep", time.Minute, noop)
+		sys := startSystem(t, []task.Spec{keep, jobSpec("change", time.Minute, noop), jobSpec("drop", time.Minute, noop)}, nil)
+		defer sys.stop()
+		time.Sleep(150 * time.Second)
+
+		bad := sys.request(supervisor.Reload{Tasks: []task.Spec{keep, keep}}).(supervisor.ReloadReply)
+		if bad.Err == nil || !strings.Contains(bad.Err.Error(), "duplicate") {
+			t.Fatalf("invalid reload: %+v", bad)
+		}
+		if n := len(sys.list()); n != 3 {
+			t.Fatalf("%d tasks after an invalid reload, want 3", n)
+		}
+
+		reply := sys.request(supervisor.Reload{Tasks: []task.Spec{
+			jobSpec("add", 5*time.Minute, noop), keep, jobSpec("change", 2*time.Minute, noop),
+		}}).(supervisor.ReloadReply)
+		if reply.Err != nil || !slices.Equal(reply.Added, []string{"add"}) || !slices.Equal(reply.Removed, []string{"drop"}) ||
+			!slices.Equal(reply.Changed, []string{"change"}) || !slices.Equal(reply.Unchanged, []string{"keep"}) {
+			t.Fatalf("reload: %+v", reply)
+		}
+		time.Sleep(8 * time.Minute) // to 10m30s
+		synctest.Wait()
+
+		if got, want := slotsOf(sys.rec.firesOf("keep"), start), minutes(1, 2, 3, 4, 5, 6, 7, 8, 9, 10); !slices.Equal(got, want) {
+			t.Errorf("keep fired at %v, want %v", got, want)
+		}
+		if got, want := slotsOf(sys.rec.firesOf("change"), start), minutes(1, 2, 4, 6, 8, 10); !slices.Equal(got, want) {
+			t.Errorf("change fired at %v, want %v (every 2m on the original anchor after the reload)", got, want)
+		}
+		if got, want := slotsOf(sys.rec.firesOf("drop"), start), minutes(1, 2); !slices.Equal(got, want) {
+			t.Errorf("drop fired at %v, want %v", got, want)
+		}
+		if got, want := slotsOf(sys.rec.firesOf("add"), start), minutes(5, 10); !slices.Equal(got, want) {
+			t.Errorf("add fired at %v, want %v", got, want)
+		}
+		var names []string
+		for _, st := range sys.request(supervisor.ListTasks{}).(supervisor.TaskList).Tasks {
+			names = append(names, st.Name)
+		}
+		if !slices.Equal(names, []string{"add", "keep", "change"}) {
+			t.Errorf("tasks after reload: %v", names)
+		}
+	})
+}
