@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"reflect"
 	"strings"
@@ -48,50 +49,87 @@ type Config struct {
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in the
-// binary, a map in tests) and checks value ranges. URIs are checked by
+// binary, a map in tests) and checks value ranges. A variable set to the
+// empty string counts as unset and takes its default. Every bad value is
+// reported, joined, each naming its variable. URIs are checked by
 // CheckURIs, since commands that make no call do not need them.
 func Load(ctx context.Context, l envconfig.Lookuper) (Config, error) {
+	l = emptyIsUnset{l}
 	var c Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
-		if name := variableOf(err); name != "" {
-			return Config{}, fmt.Errorf("%s: %w", name, err)
-		}
-		return Config{}, fmt.Errorf("environment: %w", err)
-	}
+	v := reflect.ValueOf(&c).Elem()
 	var errs []error
+	bad := make(map[string]bool) // variables whose value could not be parsed
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		name := variable(f)
+		// One field at a time, with the field's own tag (name, default),
+		// so that one bad value does not hide the others.
+		one := reflect.New(reflect.StructOf([]reflect.StructField{{Name: f.Name, Type: f.Type, Tag: f.Tag}}))
+		if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: one.Interface(), Lookuper: l}); err != nil {
+			val, _ := l.Lookup(name)
+			errs = append(errs, fmt.Errorf("%s: %w", name, parseError(f.Type, val, err)))
+			bad[name] = true
+			continue
+		}
+		v.Field(i).Set(one.Elem().Field(0))
+	}
 	if _, err := c.Level(); err != nil {
 		errs = append(errs, err)
 	}
-	switch strings.ToLower(c.LogFormat) {
+	c.LogFormat = strings.ToLower(c.LogFormat)
+	switch c.LogFormat {
 	case "json", "console", "auto":
 	default:
 		errs = append(errs, fmt.Errorf("LOG_FORMAT: %q is not one of json, console, auto", c.LogFormat))
 	}
-	if c.Rate == 0 {
-		errs = append(errs, errors.New("MOJODEX_SCHEDULER_RATE: must not be 0 (use a negative value for no limit)"))
-	}
-	if c.Burst < 1 {
-		errs = append(errs, fmt.Errorf("MOJODEX_SCHEDULER_BURST: %d must be at least 1", c.Burst))
-	}
-	if c.MaxInFlight < 1 {
-		errs = append(errs, fmt.Errorf("MOJODEX_SCHEDULER_MAX_IN_FLIGHT: %d must be at least 1", c.MaxInFlight))
-	}
-	if c.MaxAttempts < 1 {
-		errs = append(errs, fmt.Errorf("MOJODEX_SCHEDULER_MAX_ATTEMPTS: %d must be at least 1", c.MaxAttempts))
-	}
-	for name, d := range map[string]time.Duration{
-		"MOJODEX_SCHEDULER_REQUEST_TIMEOUT":  c.RequestTimeout,
-		"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT": c.ShutdownTimeout,
-		"MOJODEX_SCHEDULER_GATE_INTERVAL":    c.GateInterval,
-	} {
-		if d <= 0 {
-			errs = append(errs, fmt.Errorf("%s: %s must be positive", name, d))
+	check := func(name string, ok bool, format string, args ...any) {
+		if !ok && !bad[name] {
+			errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
 		}
 	}
+	check("MOJODEX_SCHEDULER_RATE", c.Rate != 0, "must not be 0 (use a negative value for no limit)")
+	check("MOJODEX_SCHEDULER_RATE", !math.IsNaN(c.Rate), "must be a number")
+	check("MOJODEX_SCHEDULER_BURST", c.Burst >= 1, "%d must be at least 1", c.Burst)
+	check("MOJODEX_SCHEDULER_MAX_IN_FLIGHT", c.MaxInFlight >= 1, "%d must be at least 1", c.MaxInFlight)
+	check("MOJODEX_SCHEDULER_MAX_ATTEMPTS", c.MaxAttempts >= 1, "%d must be at least 1", c.MaxAttempts)
+	check("MOJODEX_SCHEDULER_REQUEST_TIMEOUT", c.RequestTimeout > 0, "%s must be positive", c.RequestTimeout)
+	check("MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout > 0, "%s must be positive", c.ShutdownTimeout)
+	check("MOJODEX_SCHEDULER_GATE_INTERVAL", c.GateInterval > 0, "%s must be positive", c.GateInterval)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// emptyIsUnset reports variables set to "" as unset, so that they take
+// their defaults (a .env file often holds "NAME=").
+type emptyIsUnset struct{ l envconfig.Lookuper }
+
+func (e emptyIsUnset) Lookup(key string) (string, bool) {
+	v, ok := e.l.Lookup(key)
+	if v == "" {
+		return "", false
+	}
+	return v, ok
+}
+
+// variable returns the environment variable named by a Config field's tag.
+func variable(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return strings.TrimSpace(name)
+}
+
+// parseError explains why val does not fit a field of type t.
+func parseError(t reflect.Type, val string, err error) error {
+	switch {
+	case t == reflect.TypeFor[time.Duration]():
+		return fmt.Errorf("%q is not a duration (use Go syntax such as 30s, 10m, 1h)", val)
+	case t.Kind() == reflect.Float64:
+		return fmt.Errorf("%q is not a number", val)
+	case t.Kind() == reflect.Int:
+		return fmt.Errorf("%q is not a whole number", val)
+	}
+	return err
 }
 
 // CheckURIs checks that both service URIs are set and are absolute http(s)
@@ -112,21 +150,6 @@ func (c Config) CheckURIs(needSecret bool) error {
 	return errors.Join(errs...)
 }
 
-// variableOf names the environment variable of the Config field that an
-// envconfig error starts with ("RequestTimeout: time: invalid duration").
-func variableOf(err error) string {
-	field, _, ok := strings.Cut(err.Error(), ":")
-	if !ok {
-		return ""
-	}
-	f, ok := reflect.TypeFor[Config]().FieldByName(field)
-	if !ok {
-		return ""
-	}
-	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-	return name
-}
-
 func checkURI(s string) error {
 	if s == "" {
 		return errors.New("is required (e.g. http://mojodex_backend:5000)")
@@ -138,8 +161,11 @@ func checkURI(s string) error {
 	if err != nil {
 		return fmt.Errorf("%q is not a URL: %w", s, err)
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
 		return fmt.Errorf("%q must be an absolute http:// or https:// URL with a host", s)
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%q must not contain a fragment (#)", s)
 	}
 	return nil
 }

@@ -142,7 +142,7 @@ func (r *recorder) skipsSnapshot() []string {
 
 // system is a supervisor running in an engine, stopped at cleanup.
 type system struct {
-	t      *testing.T
+	t      testing.TB
 	engine *actor.Engine
 	pid    *actor.PID
 	rec    *recorder
@@ -150,7 +150,7 @@ type system struct {
 
 // startSystem spawns a supervisor for specs. It must be called inside the
 // synctest bubble when the test uses virtual time.
-func startSystem(t *testing.T, specs []task.Spec, client *apiclient.Client, opts ...supervisor.Option) *system {
+func startSystem(t testing.TB, specs []task.Spec, client *apiclient.Client, opts ...supervisor.Option) *system {
 	t.Helper()
 	rec := &recorder{}
 	opts = append([]supervisor.Option{supervisor.WithObserver(rec)}, opts...)

@@ -62,6 +62,7 @@ type options struct {
 	gateInterval time.Duration
 	manual       bool
 	start        time.Time
+	reloader     func() ([]task.Spec, error)
 }
 
 // WithLogger sets the logger (default: none).
@@ -82,6 +83,14 @@ func WithManual() Option { return func(o *options) { o.manual = true } }
 // WithStart sets the anchor of fixed-rate schedules (default: when the
 // supervisor starts).
 func WithStart(t time.Time) Option { return func(o *options) { o.start = t } }
+
+// WithReloader lets remote callers reload the task set: a
+// controlv1.ReloadRequest calls f (outside the supervisor's goroutine,
+// typically to read the task file again) and applies its result as Reload
+// does. Without it such requests are refused with FAILED_PRECONDITION.
+func WithReloader(f func() ([]task.Spec, error)) Option {
+	return func(o *options) { o.reloader = f }
+}
 
 // New validates the tasks and returns the producer of the supervisor actor.
 // client performs every HTTP call; it is wrapped in the API-client actor,
@@ -300,6 +309,8 @@ func (s *supervisor) Receive(c *actor.Context) {
 				e.respawn.Stop()
 			}
 		}
+	default:
+		s.onControl(c) // the control plane's protobuf requests (remote.go)
 	}
 }
 

@@ -126,8 +126,8 @@ func taskList(root *yaml.Node) ([]*yaml.Node, []error) {
 		return nil, []error{fmt.Errorf("line %d: expected a mapping with a top-level tasks: list", root.Line)}
 	}
 	var errs []error
-	fs := fields(root, "", func(_ string, line int, err error) {
-		errs = append(errs, fmt.Errorf("line %d: %w", line, err))
+	fs := fields(root, "", func(path string, line int, err error) {
+		errs = append(errs, fmt.Errorf("line %d: %s: %w", line, path, err))
 	})
 	var tasks *field
 	for i, f := range fs {
@@ -135,7 +135,7 @@ func taskList(root *yaml.Node) ([]*yaml.Node, []error) {
 			tasks = &fs[i]
 			continue
 		}
-		errs = append(errs, fmt.Errorf("line %d: unknown top-level field %q (a task file has only tasks:)", f.line, f.path))
+		errs = append(errs, fmt.Errorf("line %d: unknown top-level field %q, not found in the task schema (a task file has only tasks:)", f.line, f.path))
 	}
 	switch {
 	case tasks == nil || isNull(tasks.value):
@@ -282,7 +282,7 @@ func (d *taskDecoder) fields(n *yaml.Node, prefix string) []field {
 }
 
 func (d *taskDecoder) unknown(f field, known []string) {
-	d.fail(f.path, f.line, fmt.Errorf("unknown field (known: %s)", strings.Join(known, ", ")))
+	d.fail(f.path, f.line, fmt.Errorf("unknown field, not found in the task schema (known: %s)", strings.Join(known, ", ")))
 }
 
 // task decodes the task, then normalizes and validates it. ok is false if
@@ -438,8 +438,8 @@ func (d *taskDecoder) paginate(f field) *Paginate {
 		switch strings.TrimPrefix(g.path, "paginate.") {
 		case "mode":
 			var m string
-			d.str(g, &p.Mode)
-			_ = m
+			d.str(g, &m)
+			p.Mode = Mode(m)
 		case "size":
 			if d.integer(g, &p.Size) && p.Size == 0 {
 				d.invalid(g, "0 must be between 1 and %d (leave size out for the default, %d)", MaxPageSize, DefaultPageSize)
@@ -461,8 +461,8 @@ func (d *taskDecoder) paginate(f field) *Paginate {
 	return p
 }
 
-// str decodes a scalar into a string (or a string type); null leaves it.
-func str[S ~string](d *taskDecoder, f field, out *S) {
+// str decodes a single value as a string; null leaves out alone.
+func (d *taskDecoder) str(f field, out *string) {
 	if isNull(f.value) {
 		return
 	}
@@ -470,25 +470,15 @@ func str[S ~string](d *taskDecoder, f field, out *S) {
 		d.invalid(f, "want a single value, got %s", describe(f.value))
 		return
 	}
-	*out = S(f.value.Value)
-}
-
-func (d *taskDecoder) str(f field, out any) {
-	switch o := out.(type) {
-	case *string:
-		str(d, f, o)
-	case *Mode:
-		str(d, f, o)
-	default:
-		panic(fmt.Sprintf("task: str into %T", out))
-	}
+	*out = f.value.Value
 }
 
 func (d *taskDecoder) boolean(f field, out *bool) {
 	if isNull(f.value) {
 		return
 	}
-	if f.value.Kind != yaml.ScalarNode || f.value.ShortTag() != "!!bool" {
+	// yaml.v3 also accepts the YAML 1.1 spellings (yes, no, on, off) here.
+	if f.value.Kind != yaml.ScalarNode {
 		d.invalid(f, "want true or false, got %s", describe(f.value))
 		return
 	}
@@ -502,6 +492,7 @@ func (d *taskDecoder) integer(f field, out *int) bool {
 	if isNull(f.value) {
 		return false
 	}
+	// The tag check matters: yaml.v3 would silently truncate 2.5 to 2.
 	if f.value.Kind != yaml.ScalarNode || f.value.ShortTag() != "!!int" {
 		d.invalid(f, "want a whole number, got %s", describe(f.value))
 		return false

@@ -255,9 +255,7 @@ func (s *Spec) Validate() error {
 	} else if !nameRE.MatchString(s.Name) {
 		bad("name", "%q must be lower-case kebab case (e.g. extract-todos)", s.Name)
 	}
-	if s.Every < 0 {
-		bad("every", "%s must be positive", s.Every)
-	}
+	// Schedule also rejects a negative Every.
 	if _, err := s.Schedule(time.Unix(0, 0)); err != nil {
 		errs = append(errs, err)
 	}
@@ -274,9 +272,11 @@ func (s *Spec) Validate() error {
 		bad("request", "is required")
 	case s.Request != nil && s.Job != nil:
 		bad("request", "a task has either a request or a job, not both")
-	case s.Job != nil && s.EnabledIf != GateNone:
+	}
+	if s.Job != nil && s.EnabledIf != GateNone {
 		bad("enabled_if", "gates apply to HTTP tasks only")
-	case s.Job != nil && s.Paginate != nil:
+	}
+	if s.Job != nil && s.Paginate != nil {
 		bad("paginate", "applies to HTTP tasks only")
 	}
 	if r := s.Request; r != nil {
@@ -335,6 +335,9 @@ func ValidateSet(specs []Spec) error {
 		s := &specs[i]
 		s.Normalize()
 		if err := s.Validate(); err != nil {
+			if s.Name == "" {
+				labelUnnamed(err, fmt.Sprintf("#%d", i+1))
+			}
 			errs = append(errs, err)
 		}
 		if s.Name == "" {
@@ -346,4 +349,18 @@ func ValidateSet(specs []Spec) error {
 		seen[s.Name] = i
 	}
 	return errors.Join(errs...)
+}
+
+// labelUnnamed sets the Task of the FieldErrors in err that have none.
+func labelUnnamed(err error, label string) {
+	switch e := err.(type) {
+	case *FieldError:
+		if e.Task == "" {
+			e.Task = label
+		}
+	case interface{ Unwrap() []error }:
+		for _, c := range e.Unwrap() {
+			labelUnnamed(c, label)
+		}
+	}
 }
