@@ -16,7 +16,7 @@ func wantDefaults() []Spec {
 	offset := func(sizeField string) *Paginate {
 		return &Paginate{Mode: ModeOffset, Size: 50, SizeField: sizeField, OffsetField: "offset", Result: "user_ids", MaxPages: 100}
 	}
-	return []Spec{
+	specs := []Spec{
 		{
 			Name:  "purchases-expiration-checker",
 			Every: time.Hour,
@@ -79,6 +79,14 @@ func wantDefaults() []Spec {
 			},
 		},
 	}
+	for i := range specs {
+		specs[i].Misfire, specs[i].Overlap = MisfireSkip, OverlapSkip
+		if specs[i].Name == "check-disengaged-free-trial-users" {
+			// The daily task catches up once on a missed day.
+			specs[i].Misfire, specs[i].MisfireGrace = MisfireOnce, 24*time.Hour
+		}
+	}
+	return specs
 }
 
 func TestDefaults(t *testing.T) {

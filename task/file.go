@@ -229,7 +229,7 @@ func describe(n *yaml.Node) string {
 
 // The schema: the fields of a task and of its request and paginate blocks.
 var (
-	taskFields     = []string{"name", "every", "at", "weekdays", "cron", "timezone", "run_on_start", "enabled_if", "timeout", "request", "paginate"}
+	taskFields     = []string{"name", "every", "at", "weekdays", "cron", "timezone", "run_on_start", "enabled_if", "misfire", "misfire_grace", "overlap", "jitter", "timeout", "request", "paginate"}
 	requestFields  = []string{"service", "method", "path", "auth", "body", "query", "result"}
 	paginateFields = []string{"mode", "size", "size_field", "offset_field", "result", "max_pages"}
 )
@@ -313,6 +313,18 @@ func (d *taskDecoder) task() (s Spec, ok bool) {
 			var g string
 			d.str(f, &g)
 			s.EnabledIf = Gate(g)
+		case "misfire":
+			var m string
+			d.str(f, &m)
+			s.Misfire = Misfire(m)
+		case "misfire_grace":
+			d.duration(f, &s.MisfireGrace)
+		case "overlap":
+			var o string
+			d.str(f, &o)
+			s.Overlap = Overlap(o)
+		case "jitter":
+			d.duration(f, &s.Jitter)
 		case "timeout":
 			d.duration(f, &s.Timeout)
 		case "request":

@@ -57,6 +57,10 @@ tasks:
     timezone: Europe/Paris
     run_on_start: true
     enabled_if: push
+    misfire: once
+    misfire_grace: 2h
+    overlap: queue_one
+    jitter: 30s
     timeout: 90s
     request:
       service: backend
@@ -108,13 +112,17 @@ func TestParseFullFile(t *testing.T) {
 	}
 	want := []Spec{
 		{
-			Name:       "nightly-report",
-			At:         "02:30",
-			Weekdays:   []time.Weekday{time.Monday, time.Friday},
-			Timezone:   "Europe/Paris",
-			RunOnStart: true,
-			EnabledIf:  GatePush,
-			Timeout:    90 * time.Second,
+			Name:         "nightly-report",
+			At:           "02:30",
+			Weekdays:     []time.Weekday{time.Monday, time.Friday},
+			Timezone:     "Europe/Paris",
+			RunOnStart:   true,
+			EnabledIf:    GatePush,
+			Misfire:      MisfireOnce,
+			MisfireGrace: 2 * time.Hour,
+			Overlap:      OverlapQueueOne,
+			Jitter:       30 * time.Second,
+			Timeout:      90 * time.Second,
 			Request: &Request{
 				Service: apiclient.Backend,
 				Method:  "PUT",
@@ -134,11 +142,15 @@ func TestParseFullFile(t *testing.T) {
 			Name:     "quarter-hour",
 			Cron:     "*/15 9-17 * * mon-fri",
 			Timezone: "America/New_York",
+			Misfire:  MisfireSkip,
+			Overlap:  OverlapSkip,
 			Request:  &Request{Service: apiclient.Background, Method: "DELETE", Path: "/tick", Auth: true},
 		},
 		{
 			Name:     "drain-queue",
 			Every:    90 * time.Minute,
+			Misfire:  MisfireSkip,
+			Overlap:  OverlapSkip,
 			Request:  &Request{Service: apiclient.Backend, Method: "POST", Path: "/drain", Auth: true},
 			Paginate: &Paginate{Mode: ModeDrain, Size: 50, SizeField: "n_items", Result: "item_ids", MaxPages: 3},
 		},
@@ -281,6 +293,10 @@ tasks:
 		{"query not a mapping", strings.Replace("tasks:"+okTask, "path: /x", "path: /x\n      query: [a, b]", 1), "t1", "request.query", []string{`"t1"`, "request.query"}},
 		{"auth not a bool", strings.Replace("tasks:"+okTask, "path: /x", "path: /x\n      auth: sometimes", 1), "t1", "request.auth", []string{`"t1"`, "request.auth"}},
 		{"enabled_if unknown gate", strings.Replace("tasks:"+okTask, "every: 1h", "every: 1h\n    enabled_if: sms", 1), "t1", "enabled_if", []string{`"t1"`, "enabled_if", "sms"}},
+		{"misfire unknown", strings.Replace("tasks:"+okTask, "every: 1h", "every: 1h\n    misfire: always", 1), "t1", "misfire", []string{`"t1"`, "misfire", "always"}},
+		{"misfire_grace bad", strings.Replace("tasks:"+okTask, "every: 1h", "every: 1h\n    misfire_grace: soon", 1), "t1", "misfire_grace", []string{`"t1"`, "misfire_grace", "soon"}},
+		{"overlap unknown", strings.Replace("tasks:"+okTask, "every: 1h", "every: 1h\n    overlap: queue_all", 1), "t1", "overlap", []string{`"t1"`, "overlap", "queue_all"}},
+		{"jitter not below the period", strings.Replace("tasks:"+okTask, "every: 1h", "every: 1h\n    jitter: 2h", 1), "t1", "jitter", []string{`"t1"`, "jitter", "shorter than the period"}},
 
 		// Pagination.
 		{"paginate bad mode", paginated("mode: cursor\n      size_field: n"), "t1", "paginate.mode", []string{`"t1"`, "paginate.mode", "cursor"}},

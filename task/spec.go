@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"regexp"
 	"strings"
@@ -63,6 +64,33 @@ const (
 	MaxPageSize     = 50 // the Mojodex services clamp every batch to 50
 	DefaultOffset   = "offset"
 	DefaultTimezone = "UTC"
+)
+
+// Misfire says what happens to slots missed while the scheduler was down.
+type Misfire string
+
+// Misfire policies.
+const (
+	// MisfireSkip waits for the next slot (the default).
+	MisfireSkip Misfire = "skip"
+	// MisfireOnce fires once at start for the most recent missed slot, if it
+	// is no older than MisfireGrace.
+	MisfireOnce Misfire = "once"
+)
+
+// Overlap says what happens to a fire that comes while the previous run of
+// the same task is still in progress.
+type Overlap string
+
+// Overlap policies.
+const (
+	// OverlapSkip drops the fire (the default).
+	OverlapSkip Overlap = "skip"
+	// OverlapQueueOne remembers one fire and runs it when the run in
+	// progress ends; further fires meanwhile are dropped.
+	OverlapQueueOne Overlap = "queue_one"
+	// OverlapAllow starts another run alongside.
+	OverlapAllow Overlap = "allow"
 )
 
 // Request describes the HTTP call a task makes on every page.
@@ -124,6 +152,18 @@ type Spec struct {
 	RunOnStart bool
 	// EnabledIf gates the task on a backend probe.
 	EnabledIf Gate
+	// Misfire is the policy for slots missed while the scheduler was down
+	// (default MisfireSkip).
+	Misfire Misfire
+	// MisfireGrace bounds how old a missed slot may be to fire under
+	// MisfireOnce (0: no bound).
+	MisfireGrace time.Duration
+	// Overlap is the policy for a fire during a run (default OverlapSkip).
+	Overlap Overlap
+	// Jitter, when set, delays every fire of the task by a fixed amount
+	// derived from its name, below Jitter: the same on every run and every
+	// restart, different between tasks, to spread load.
+	Jitter time.Duration
 	// Timeout bounds each HTTP attempt of this task (default: the API
 	// client's timeout), or a whole Job run.
 	Timeout time.Duration
@@ -217,9 +257,15 @@ func (s *Spec) Schedule(anchor time.Time) (schedule.Schedule, error) {
 	}
 }
 
-// Normalize fills defaults in place (method, page size, offset field, max
-// pages, result key) and returns the spec for chaining.
+// Normalize fills defaults in place (misfire and overlap policies, method,
+// page size, offset field, max pages, result key) and returns the spec for chaining.
 func (s *Spec) Normalize() *Spec {
+	if s.Misfire == "" {
+		s.Misfire = MisfireSkip
+	}
+	if s.Overlap == "" {
+		s.Overlap = OverlapSkip
+	}
 	if r := s.Request; r != nil {
 		if r.Method == "" {
 			r.Method = http.MethodPost
@@ -266,6 +312,24 @@ func (s *Spec) Validate() error {
 	}
 	if s.Timeout < 0 {
 		bad("timeout", "%s must be positive", s.Timeout)
+	}
+	switch s.Misfire {
+	case MisfireSkip, MisfireOnce:
+	default:
+		bad("misfire", "%q is not one of skip, once", s.Misfire)
+	}
+	if s.MisfireGrace < 0 {
+		bad("misfire_grace", "%s must be positive", s.MisfireGrace)
+	}
+	switch s.Overlap {
+	case OverlapSkip, OverlapQueueOne, OverlapAllow:
+	default:
+		bad("overlap", "%q is not one of skip, queue_one, allow", s.Overlap)
+	}
+	if s.Jitter < 0 {
+		bad("jitter", "%s must be positive", s.Jitter)
+	} else if s.Every > 0 && s.Jitter >= s.Every {
+		bad("jitter", "%s must be shorter than the period (every: %s)", s.Jitter, s.Every)
 	}
 	switch {
 	case s.Request == nil && s.Job == nil:
@@ -363,4 +427,16 @@ func labelUnnamed(err error, label string) {
 			labelUnnamed(c, label)
 		}
 	}
+}
+
+// JitterDelay returns the task's fixed fire delay: a value below Jitter
+// derived from the name (FNV-1a), so it is the same on every run and every
+// restart.
+func (s *Spec) JitterDelay() time.Duration {
+	if s.Jitter <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(s.Name))
+	return time.Duration(h.Sum64() % uint64(s.Jitter))
 }

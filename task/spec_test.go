@@ -291,3 +291,18 @@ func TestValidateSetNormalizes(t *testing.T) {
 		t.Errorf("Auth turned on by ValidateSet")
 	}
 }
+
+// The jitter delay is stable per name, below the bound, and differs between names.
+func TestJitterDelay(t *testing.T) {
+	a := Spec{Name: "extract-todos", Jitter: time.Minute}
+	b := Spec{Name: "reschedule-todos", Jitter: time.Minute}
+	if d := a.JitterDelay(); d != a.JitterDelay() || d < 0 || d >= time.Minute {
+		t.Errorf("JitterDelay = %v", d)
+	}
+	if a.JitterDelay() == b.JitterDelay() {
+		t.Errorf("two names got the same delay %v", a.JitterDelay())
+	}
+	if d := (&Spec{Name: "x"}).JitterDelay(); d != 0 {
+		t.Errorf("no jitter: delay %v", d)
+	}
+}
