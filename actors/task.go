@@ -2,6 +2,8 @@ package actors
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/schedule"
+	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
 )
@@ -32,10 +35,17 @@ type TaskConfig struct {
 	Schedule schedule.Schedule
 	// API is the API-client actor that performs HTTP calls.
 	API *actor.PID
+	// Store persists claimed slots, runs and checkpoints (required).
+	Store store.Store
 	// Gen numbers this incarnation; messages to and from older ones are ignored.
 	Gen uint64
 	// FireAtStart runs the task as soon as the actor starts (run_on_start).
 	FireAtStart bool
+	// CatchUp, when not zero, is a missed slot to fire at start (misfire: once).
+	CatchUp time.Time
+	// Resume, when not nil, is the checkpoint of a run that was interrupted
+	// (the process died mid-run): the run is resumed at start.
+	Resume *store.Checkpoint
 	// Manual arms no timer: the task runs only on Trigger.
 	Manual bool
 	// Paused starts the actor paused (see Pause).
@@ -51,7 +61,15 @@ type TaskConfig struct {
 // NewTask returns the producer of a task actor.
 func NewTask(cfg TaskConfig) actor.Producer {
 	return func() actor.Receiver {
-		return &taskActor{cfg: cfg, gate: cfg.Gate, paused: cfg.Paused, log: cfg.Logger.With().Str("task", cfg.Spec.Name).Logger()}
+		return &taskActor{
+			cfg:    cfg,
+			gate:   cfg.Gate,
+			paused: cfg.Paused,
+			jitter: cfg.Spec.JitterDelay(),
+			runs:   make(map[uint64]*run, 1),
+			calls:  make(map[uint64]*run, 1),
+			log:    cfg.Logger.With().Str("task", cfg.Spec.Name).Logger(),
+		}
 	}
 }
 
@@ -67,16 +85,18 @@ type jobDone struct {
 }
 
 type run struct {
-	id     uint64
-	slot   time.Time
-	manual bool
-	start  time.Time
-	pages  int
-	items  int
-	offset int
-	status int
-	call   uint64 // ID of the call in flight
-	cancel context.CancelFunc
+	id      uint64
+	slot    time.Time
+	due     time.Time // slot plus the task's jitter
+	manual  bool
+	resumed bool
+	start   time.Time
+	pages   int
+	items   int
+	offset  int
+	status  int
+	call    uint64 // ID of the call in flight, 0 when none
+	cancel  context.CancelFunc
 }
 
 type pendingFire struct {
@@ -90,6 +110,7 @@ type taskActor struct {
 	engine *actor.Engine
 	self   *actor.PID
 	parent *actor.PID
+	jitter time.Duration
 
 	timer *time.Timer
 	seq   uint64 // arms of the timer; a fire of an older arm is stale
@@ -97,8 +118,10 @@ type taskActor struct {
 
 	gate     GateState
 	pending  *pendingFire // a fire waiting for the first gate probe
-	runs     uint64
-	cur      *run
+	queued   *pendingFire // a fire waiting for the run in progress (overlap: queue_one)
+	nextRun  uint64
+	runs     map[uint64]*run
+	calls    map[uint64]*run
 	draining bool
 	paused   bool
 }
@@ -106,20 +129,15 @@ type taskActor struct {
 func (t *taskActor) Receive(c *actor.Context) {
 	switch m := c.Message().(type) {
 	case actor.Started:
-		t.engine, t.self, t.parent = c.Engine(), c.PID(), c.Parent()
-		now := time.Now()
-		if !t.cfg.Manual && !t.paused {
-			t.arm(t.cfg.Schedule.Next(now))
-		}
-		if t.cfg.FireAtStart && !t.paused {
-			t.start(now, false)
-		}
+		t.onStarted(c)
 	case fire:
 		if m.seq != t.seq || t.draining || t.paused {
 			return
 		}
 		t.rearm(m.slot)
-		t.start(m.slot, false)
+		if t.claim(m.slot) {
+			t.start(m.slot, false)
+		}
 	case Trigger:
 		reply := TriggerReply{Task: t.cfg.Spec.Name}
 		reply.Started, reply.Reason = t.start(time.Now(), true)
@@ -129,52 +147,115 @@ func (t *taskActor) Receive(c *actor.Context) {
 	case apiclient.Result:
 		t.onResult(m)
 	case jobDone:
-		if t.cur == nil || t.cur.id != m.run {
+		r := t.runs[m.run]
+		if r == nil {
 			return
 		}
-		t.cur.items = m.items
+		r.items = m.items
 		if m.err != nil {
-			t.finish(OutcomeFailed, m.err)
+			t.finish(r, OutcomeFailed, m.err)
 			return
 		}
-		t.finish(OutcomeOK, nil)
+		t.finish(r, OutcomeOK, nil)
 	case jobPanic:
 		panic(m) // Recover reports it to the supervisor
 	case GateState:
 		t.onGate(m)
 	case APIRestarted:
-		if t.cur != nil && t.cur.call != 0 {
-			t.finish(OutcomeFailed, errors.New("the API client was restarted while a call was in flight"))
+		for _, r := range t.runs {
+			if r.call != 0 {
+				delete(t.calls, r.call)
+				t.finish(r, OutcomeFailed, errors.New("the API client was restarted while a call was in flight"))
+			}
 		}
 	case Pause:
 		t.paused = true
 		t.stopTimer()
-		t.pending = nil
+		t.pending, t.queued = nil, nil
 		t.log.Info().Msg("paused")
 	case Resume:
 		if t.paused && !t.draining {
 			t.paused = false
 			if !t.cfg.Manual {
-				t.arm(t.cfg.Schedule.Next(time.Now()))
+				t.arm(t.cfg.Schedule.Next(time.Now().Add(-t.jitter)))
 			}
 			t.log.Info().Time("next", t.next).Msg("resumed")
 		}
 	case Drain:
 		t.draining = true
 		t.stopTimer()
-		t.pending = nil
-		if t.cur == nil {
+		t.pending, t.queued = nil, nil
+		if len(t.runs) == 0 {
 			c.Send(t.parent, Idle{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
 		}
 	case actor.Stopped:
 		t.stopTimer()
-		if t.cur != nil && t.cur.cancel != nil {
-			t.cur.cancel()
+		for _, r := range t.runs {
+			if r.cancel != nil {
+				r.cancel()
+			}
 		}
 	}
 }
 
-// arm sets the timer for the slot at next.
+func (t *taskActor) onStarted(c *actor.Context) {
+	t.engine, t.self, t.parent = c.Engine(), c.PID(), c.Parent()
+	now := time.Now()
+	if !t.cfg.Manual && !t.paused {
+		// A slot whose jittered fire time is still ahead is armed too.
+		t.arm(t.cfg.Schedule.Next(now.Add(-t.jitter)))
+	}
+	if cp := t.cfg.Resume; cp != nil && !t.paused {
+		t.resume(*cp)
+	}
+	if !t.cfg.CatchUp.IsZero() && !t.paused {
+		t.log.Info().Time("slot", t.cfg.CatchUp).Msg("firing the most recent missed slot once (misfire: once)")
+		if t.claim(t.cfg.CatchUp) {
+			t.start(t.cfg.CatchUp, false)
+		}
+	}
+	if t.cfg.FireAtStart && !t.paused && t.claim(now) {
+		t.start(now, false)
+	}
+}
+
+// resume continues a run that a previous process left unfinished. Its slot
+// was claimed before, so it is not claimed again. Offset pagination resumes
+// at the checkpoint's offset; drain pagination cannot (the rows already
+// processed left the result, and the backend's view may have moved), so a
+// drain run starts its pagination over, still bounded by max_pages.
+func (t *taskActor) resume(cp store.Checkpoint) {
+	t.log.Info().Time("slot", cp.Slot).Int("pages_done", cp.Pages).Int("offset", cp.Offset).Str("mode", cp.Mode).
+		Msg("resuming a run interrupted by the previous process")
+	r := t.newRun(cp.Slot, false)
+	r.resumed = true
+	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset && cp.Mode == string(task.ModeOffset) {
+		r.pages, r.offset, r.items = cp.Pages, cp.Offset, cp.Items
+	}
+	t.launch(r)
+}
+
+// claim records in the store that slot fires now. A slot claimed before
+// (by this process or one before it) is not fired again.
+func (t *taskActor) claim(slot time.Time) bool {
+	ok, err := t.cfg.Store.Claim(t.cfg.Spec.Name, slot)
+	switch {
+	case err != nil:
+		t.log.Error().Err(err).Time("slot", slot).Msg("state store: cannot claim the slot; not firing it")
+		rec := RunRecord{Task: t.cfg.Spec.Name, Slot: slot, Start: time.Now(), Outcome: OutcomeFailed, Err: fmt.Sprintf("state store: %v", err)}
+		t.report(rec)
+		return false
+	case !ok:
+		t.log.Warn().Time("slot", slot).Msg("slot already claimed; not firing it again")
+		if t.cfg.Observer != nil {
+			t.cfg.Observer.Skipped(t.cfg.Spec.Name, slot, "slot already claimed")
+		}
+		return false
+	}
+	return true
+}
+
+// arm sets the timer for the slot at next (plus the task's jitter).
 func (t *taskActor) arm(next time.Time) {
 	t.stopTimer()
 	if next.IsZero() {
@@ -184,10 +265,10 @@ func (t *taskActor) arm(next time.Time) {
 	t.seq++
 	seq, engine, self := t.seq, t.engine, t.self
 	t.next = next
-	t.timer = time.AfterFunc(time.Until(next), func() {
+	t.timer = time.AfterFunc(time.Until(next.Add(t.jitter)), func() {
 		engine.Send(self, fire{seq: seq, slot: next})
 	})
-	t.tell(Armed{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Next: next})
+	t.tell(Armed{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Next: next.Add(t.jitter)})
 }
 
 // rearm arms the slot after the one firing now. Slots that have already
@@ -198,7 +279,7 @@ func (t *taskActor) rearm(slot time.Time) {
 	now := time.Now()
 	next := t.cfg.Schedule.Next(slot)
 	missed := 0
-	for !next.IsZero() && !next.After(now) && missed < maxMissedCount {
+	for !next.IsZero() && !next.Add(t.jitter).After(now) && missed < maxMissedCount {
 		missed++
 		next = t.cfg.Schedule.Next(next)
 	}
@@ -227,14 +308,26 @@ func (t *taskActor) tell(msg any) {
 	}
 }
 
-// start begins a run for slot unless one is in progress, the gate is closed
-// or the actor is draining. It reports whether the run started, or why not.
+// start begins a run for slot unless the overlap policy, the gate or
+// draining says otherwise. It reports whether the run started (or waits for
+// its gate or its turn), or why not.
 func (t *taskActor) start(slot time.Time, manual bool) (bool, string) {
-	switch {
-	case t.draining:
+	if t.draining {
 		return t.skip(slot, manual, "the scheduler is shutting down")
-	case t.cur != nil:
-		return t.skip(slot, manual, "the previous run is still in progress")
+	}
+	if len(t.runs) > 0 {
+		switch t.cfg.Spec.Overlap {
+		case task.OverlapAllow:
+		case task.OverlapQueueOne:
+			if t.queued == nil {
+				t.queued = &pendingFire{slot: slot, manual: manual}
+				t.log.Info().Time("slot", slot).Msg("run in progress; this fire is queued (overlap: queue_one)")
+				return true, ""
+			}
+			return t.skip(slot, manual, "the previous run is still in progress and one fire is already queued")
+		default:
+			return t.skip(slot, manual, "the previous run is still in progress")
+		}
 	}
 	if t.cfg.Spec.EnabledIf != task.GateNone {
 		switch {
@@ -244,16 +337,21 @@ func (t *taskActor) start(slot time.Time, manual bool) (bool, string) {
 			t.tell(GateWaiting{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
 			return true, ""
 		case !t.gate.Open:
-			return t.skip(slot, manual, fmt.Sprintf("the %s service is not configured (enabled_if: %s)", t.cfg.Spec.EnabledIf, t.cfg.Spec.EnabledIf))
+			return t.skip(slot, manual, t.gateClosed())
 		}
 	}
-	t.begin(slot, manual)
+	t.launch(t.newRun(slot, manual))
 	return true, ""
+}
+
+func (t *taskActor) gateClosed() string {
+	g := t.cfg.Spec.EnabledIf
+	return fmt.Sprintf("the %s service is not configured (enabled_if: %s)", g, g)
 }
 
 func (t *taskActor) skip(slot time.Time, manual bool, reason string) (bool, string) {
 	ev := t.log.Info()
-	if t.cur != nil {
+	if len(t.runs) > 0 {
 		ev = t.log.Warn()
 	}
 	ev.Time("slot", slot).Bool("manual", manual).Str("reason", reason).Msg("fire skipped")
@@ -263,10 +361,7 @@ func (t *taskActor) skip(slot time.Time, manual bool, reason string) (bool, stri
 	if manual {
 		// A manual run that cannot happen is recorded, so whoever asked sees why.
 		rec := RunRecord{Task: t.cfg.Spec.Name, Slot: slot, Manual: true, Start: slot, Outcome: OutcomeSkipped, Err: reason}
-		if t.cfg.Observer != nil {
-			t.cfg.Observer.RunFinished(rec)
-		}
-		t.tell(RunFinished{Gen: t.cfg.Gen, Record: rec})
+		t.report(rec)
 	}
 	return false, reason
 }
@@ -282,44 +377,52 @@ func (t *taskActor) onGate(g GateState) {
 	p := *t.pending
 	t.pending = nil
 	if !g.Open {
-		t.skip(p.slot, p.manual, fmt.Sprintf("the %s service is not configured (enabled_if: %s)", g.Gate, g.Gate))
+		t.skip(p.slot, p.manual, t.gateClosed())
 		t.tell(GateWaiting{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Closed: true})
 		return
 	}
-	if t.cur == nil && !t.draining {
-		t.begin(p.slot, p.manual)
+	if !t.draining {
+		t.start(p.slot, p.manual)
 	}
 }
 
-func (t *taskActor) begin(slot time.Time, manual bool) {
-	now := time.Now()
-	t.runs++
-	t.cur = &run{id: t.runs, slot: slot, manual: manual, start: now}
-	lateness := now.Sub(slot)
-	if manual {
+func (t *taskActor) newRun(slot time.Time, manual bool) *run {
+	t.nextRun++
+	r := &run{id: t.nextRun, slot: slot, due: slot, manual: manual, start: time.Now()}
+	if !manual {
+		r.due = slot.Add(t.jitter)
+	}
+	return r
+}
+
+// launch starts a run: its first (or next, when resumed) page, or its job.
+func (t *taskActor) launch(r *run) {
+	t.runs[r.id] = r
+	lateness := r.start.Sub(r.due)
+	if r.manual || r.resumed || lateness < 0 {
 		lateness = 0
 	}
-	t.log.Info().Time("slot", slot).Dur("lateness", lateness).Bool("manual", manual).Msg("run started")
+	t.log.Info().Time("slot", r.slot).Dur("lateness", lateness).Bool("manual", r.manual).Bool("resumed", r.resumed).Msg("run started")
 	if t.cfg.Observer != nil {
-		t.cfg.Observer.Fired(t.cfg.Spec.Name, slot, lateness)
+		t.cfg.Observer.Fired(t.cfg.Spec.Name, r.slot, lateness)
 	}
-	t.tell(RunStarted{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Slot: slot})
+	t.tell(RunStarted{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Slot: r.slot})
 	if t.cfg.Spec.Job != nil {
-		t.runJob()
+		t.runJob(r)
 		return
 	}
-	t.sendPage()
+	t.sendPage(r)
 }
 
 // runJob runs an in-process job in a goroutine owned by this actor: it is
 // cancelled when the actor stops, and its panic is re-raised in Receive.
-func (t *taskActor) runJob() {
+func (t *taskActor) runJob(r *run) {
 	ctx, cancel := context.WithCancel(context.Background())
 	if t.cfg.Spec.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(context.Background(), t.cfg.Spec.Timeout)
 	}
-	t.cur.cancel = cancel
-	id, job, engine, self := t.cur.id, t.cfg.Spec.Job, t.engine, t.self
+	r.cancel = cancel
+	id, job, engine, self := r.id, t.cfg.Spec.Job, t.engine, t.self
 	go func() {
 		defer cancel()
 		defer func() {
@@ -334,52 +437,64 @@ func (t *taskActor) runJob() {
 
 // callID ties a call to this incarnation, run and page, so that a late reply
 // to an earlier one is recognised and dropped.
-func (t *taskActor) callID() uint64 {
-	return t.cfg.Gen<<40 | (t.cur.id&0xFFFFF)<<20 | uint64(t.cur.pages&0xFFFFF)
+func (t *taskActor) callID(r *run) uint64 {
+	return t.cfg.Gen<<40 | (r.id&0xFFFFF)<<20 | uint64(r.pages&0xFFFFF)
 }
 
-func (t *taskActor) sendPage() {
+// IdempotencyKey is the Idempotency-Key of a page of a task's run for a
+// slot: the same on every retry and after a restart, so a backend can drop
+// duplicates.
+func IdempotencyKey(taskName string, slot time.Time, page int) string {
+	sum := sha256.Sum256([]byte(taskName + "\x00" + strconv.FormatInt(slot.UnixNano(), 10) + "\x00" + strconv.Itoa(page)))
+	return hex.EncodeToString(sum[:16])
+}
+
+func (t *taskActor) sendPage(r *run) {
 	spec := t.cfg.Spec
-	r := spec.Request
-	body := make(map[string]any, len(r.Body)+2)
-	maps.Copy(body, r.Body)
+	req := spec.Request
+	body := make(map[string]any, len(req.Body)+2)
+	maps.Copy(body, req.Body)
 	if p := spec.Paginate; p != nil {
 		body[p.SizeField] = p.Size
 		if p.Mode == task.ModeOffset {
-			body[p.OffsetField] = t.cur.offset
+			body[p.OffsetField] = r.offset
 		}
 	}
-	t.cur.call = t.callID()
+	r.call = t.callID(r)
+	t.calls[r.call] = r
 	t.engine.SendWithSender(t.cfg.API, apiclient.Call{
-		ID: t.cur.call,
+		ID: r.call,
 		Request: apiclient.Request{
-			Task:    spec.Name,
-			Service: r.Service,
-			Method:  r.Method,
-			Path:    r.Path,
-			Query:   r.Query,
-			Body:    body,
-			Auth:    r.Auth,
-			Timeout: spec.Timeout,
+			Task:           spec.Name,
+			Service:        req.Service,
+			Method:         req.Method,
+			Path:           req.Path,
+			Query:          req.Query,
+			Body:           body,
+			Auth:           req.Auth,
+			Timeout:        spec.Timeout,
+			IdempotencyKey: IdempotencyKey(spec.Name, r.slot, r.pages+1),
 		},
 		ReplyTo: t.self,
 	}, t.self)
 }
 
 func (t *taskActor) onResult(res apiclient.Result) {
-	if t.cur == nil || t.cur.call != res.ID {
+	r := t.calls[res.ID]
+	if r == nil {
 		t.log.Debug().Uint64("call", res.ID).Msg("dropped a reply to an earlier run")
 		return
 	}
-	t.cur.call = 0
-	t.cur.pages++
-	t.cur.status = res.Response.Status
+	delete(t.calls, res.ID)
+	r.call = 0
+	r.pages++
+	r.status = res.Response.Status
 	if res.Err != nil {
 		var se *apiclient.StatusError
 		if errors.As(res.Err, &se) {
-			t.cur.status = se.Status
+			r.status = se.Status
 		}
-		t.finish(OutcomeFailed, res.Err)
+		t.finish(r, OutcomeFailed, res.Err)
 		return
 	}
 	key := t.cfg.Spec.Request.Result
@@ -389,27 +504,32 @@ func (t *taskActor) onResult(res apiclient.Result) {
 	}
 	n, err := CountList(res.Response.Body, key)
 	if err != nil {
-		t.finish(OutcomeFailed, fmt.Errorf("page %d: HTTP %d: %w", t.cur.pages, res.Response.Status, err))
+		t.finish(r, OutcomeFailed, fmt.Errorf("page %d: HTTP %d: %w", r.pages, res.Response.Status, err))
 		return
 	}
-	t.cur.items += n
+	r.items += n
 	if p == nil || n < p.Size {
-		t.finish(OutcomeOK, nil)
+		t.finish(r, OutcomeOK, nil)
 		return
 	}
-	if t.cur.pages >= p.MaxPages {
-		t.finish(OutcomeFailed, fmt.Errorf("max_pages (%d) reached with the list still full: the run was stopped", p.MaxPages))
+	if r.pages >= p.MaxPages {
+		t.finish(r, OutcomeFailed, fmt.Errorf("max_pages (%d) reached with the list still full: the run was stopped", p.MaxPages))
 		return
 	}
 	if p.Mode == task.ModeOffset {
-		t.cur.offset += p.Size
+		r.offset += p.Size
 	}
-	t.sendPage()
+	if !r.manual {
+		cp := store.Checkpoint{Slot: r.slot, Mode: string(p.Mode), Pages: r.pages, Offset: r.offset, Items: r.items}
+		if err := t.cfg.Store.SaveCheckpoint(t.cfg.Spec.Name, cp); err != nil {
+			t.log.Error().Err(err).Msg("state store: cannot save the pagination checkpoint")
+		}
+	}
+	t.sendPage(r)
 }
 
-func (t *taskActor) finish(outcome Outcome, err error) {
-	r := t.cur
-	t.cur = nil
+func (t *taskActor) finish(r *run, outcome Outcome, err error) {
+	delete(t.runs, r.id)
 	rec := RunRecord{
 		Task:     t.cfg.Spec.Name,
 		Slot:     r.slot,
@@ -421,8 +541,8 @@ func (t *taskActor) finish(outcome Outcome, err error) {
 		Items:    r.items,
 		Status:   r.status,
 	}
-	if !r.manual {
-		rec.Lateness = r.start.Sub(r.slot)
+	if !r.manual && !r.resumed {
+		rec.Lateness = max(0, r.start.Sub(r.due))
 	}
 	if r.cancel != nil {
 		r.cancel()
@@ -434,12 +554,40 @@ func (t *taskActor) finish(outcome Outcome, err error) {
 	}
 	ev.Time("slot", rec.Slot).Str("outcome", string(outcome)).Int("pages", rec.Pages).Int("items", rec.Items).
 		Int("status", rec.Status).Dur("duration", rec.Duration).Msg("run finished")
+	t.report(rec)
+	if q := t.queued; q != nil && len(t.runs) == 0 && !t.draining {
+		t.queued = nil
+		t.start(q.slot, q.manual)
+	}
+	if t.draining && len(t.runs) == 0 {
+		t.tell(Idle{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
+	}
+}
+
+// report stores a run record and tells the observer and the parent.
+func (t *taskActor) report(rec RunRecord) {
+	if err := t.cfg.Store.RecordRun(t.cfg.Spec.Name, ToStore(rec)); err != nil {
+		t.log.Error().Err(err).Msg("state store: cannot record the run")
+	}
 	if t.cfg.Observer != nil {
 		t.cfg.Observer.RunFinished(rec)
 	}
 	t.tell(RunFinished{Gen: t.cfg.Gen, Record: rec})
-	if t.draining {
-		t.tell(Idle{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
+}
+
+// ToStore converts a run record to its stored form.
+func ToStore(r RunRecord) store.Run {
+	return store.Run{
+		Slot: r.Slot, Start: r.Start, Manual: r.Manual, Lateness: r.Lateness, Duration: r.Duration,
+		Outcome: string(r.Outcome), Pages: r.Pages, Items: r.Items, Status: r.Status, Err: r.Err,
+	}
+}
+
+// FromStore converts a stored run back to a run record of task.
+func FromStore(taskName string, r store.Run) RunRecord {
+	return RunRecord{
+		Task: taskName, Slot: r.Slot, Start: r.Start, Manual: r.Manual, Lateness: r.Lateness, Duration: r.Duration,
+		Outcome: Outcome(r.Outcome), Pages: r.Pages, Items: r.Items, Status: r.Status, Err: r.Err,
 	}
 }
 

@@ -197,3 +197,29 @@ func TestEveryMonotonic(t *testing.T) {
 		t.Errorf("wall-clock query: %v, want %v", g, got)
 	}
 }
+
+func TestMissed(t *testing.T) {
+	anchor := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Every(time.Hour, anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		after, until time.Time
+		limit        int
+		latest       time.Time
+		n            int
+	}{
+		{anchor, anchor.Add(30 * time.Minute), 10, time.Time{}, 0},
+		{anchor, anchor.Add(time.Hour), 10, anchor.Add(time.Hour), 1},
+		{anchor, anchor.Add(5*time.Hour + time.Minute), 10, anchor.Add(5 * time.Hour), 5},
+		{anchor.Add(2 * time.Hour), anchor.Add(5 * time.Hour), 10, anchor.Add(5 * time.Hour), 3},
+		{anchor, anchor.Add(100 * time.Hour), 10, anchor.Add(100 * time.Hour), 10},
+	}
+	for _, tc := range cases {
+		latest, n := Missed(s, tc.after, tc.until, tc.limit)
+		if !latest.Equal(tc.latest) || n != tc.n {
+			t.Errorf("Missed(%v, %v, %d) = %v, %d; want %v, %d", tc.after, tc.until, tc.limit, latest, n, tc.latest, tc.n)
+		}
+	}
+}

@@ -61,3 +61,19 @@ func Upcoming(s Schedule, t time.Time, n int) []time.Time {
 	}
 	return out
 }
+
+// Missed counts the fire instants of s in (after, until] and returns the
+// latest of them. The count stops at limit (n is then limit), but the walk
+// goes on to find the latest instant.
+func Missed(s Schedule, after, until time.Time, limit int) (latest time.Time, n int) {
+	for t := after; ; {
+		next := s.Next(t)
+		if next.IsZero() || next.After(until) {
+			return latest, n
+		}
+		if n < limit {
+			n++
+		}
+		latest, t = next, next
+	}
+}

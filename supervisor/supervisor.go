@@ -17,6 +17,7 @@ import (
 	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/schedule"
+	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
 )
@@ -35,6 +36,9 @@ const HistorySize = 20
 // taskInbox is the inbox size of a task actor: a handful of messages at a
 // time, so a small inbox keeps the per-task memory low.
 const taskInbox = 16
+
+// maxMissedCount bounds the count of slots missed while no process ran.
+const maxMissedCount = 100_000
 
 // apiName names the API-client actor in Crashed reports.
 const apiName = "api-client"
@@ -63,7 +67,13 @@ type options struct {
 	manual       bool
 	start        time.Time
 	reloader     func() ([]task.Spec, error)
+	store        store.Store
 }
+
+// WithStore sets the state store: claimed slots, anchors, run history,
+// paused flags and pagination checkpoints survive a restart through it.
+// The default is an in-memory store (nothing survives the process).
+func WithStore(st store.Store) Option { return func(o *options) { o.store = st } }
 
 // WithLogger sets the logger (default: none).
 func WithLogger(l zerolog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -101,6 +111,9 @@ func New(specs []task.Spec, client *apiclient.Client, opts ...Option) (actor.Pro
 		opt(&o)
 	}
 	o.policy = o.policy.withDefaults()
+	if o.store == nil {
+		o.store = store.NewMemory()
+	}
 	if o.gateInterval <= 0 {
 		return nil, fmt.Errorf("supervisor: gate interval %s must be positive", o.gateInterval)
 	}
@@ -325,24 +338,23 @@ func (s *supervisor) onStarted(c *actor.Context) {
 	if s.client != nil {
 		s.spawnAPI(c)
 	}
+	ups := make(map[string]startup, len(s.specs))
 	for _, spec := range s.specs {
-		sched, err := spec.Schedule(start)
-		if err != nil { // validated in New; kept visible rather than dropped
-			s.log.Error().Err(err).Str("task", spec.Name).Msg("task has no valid schedule")
-			s.tasks[spec.Name] = &entry{spec: spec, state: StateFailed}
-			s.order = append(s.order, spec.Name)
-			continue
+		e, up, err := s.prepare(spec, start)
+		if err != nil { // kept visible rather than dropped
+			s.log.Error().Err(err).Str("task", spec.Name).Msg("task cannot start")
+			e = &entry{spec: spec, state: StateFailed}
 		}
-		e := &entry{spec: spec, sched: sched, state: StateScheduled}
 		s.tasks[spec.Name] = e
 		s.order = append(s.order, spec.Name)
+		ups[spec.Name] = up
 		if g := spec.EnabledIf; g != task.GateNone && s.gates[g] == nil {
 			s.gates[g] = &gateEntry{state: actors.GateState{Gate: g}}
 		}
 	}
 	for _, name := range s.order {
 		if e := s.tasks[name]; e.sched != nil {
-			s.spawnTask(c, e, e.spec.RunOnStart)
+			s.spawnTask(c, e, ups[name])
 		}
 	}
 	if len(s.gates) > 0 {
@@ -360,7 +372,62 @@ func (s *supervisor) spawnAPI(c *actor.Context) {
 		actor.WithMiddleware(actors.Recover(apiName, s.apiGen)), actor.WithMaxRestarts(math.MaxInt32))
 }
 
-func (s *supervisor) spawnTask(c *actor.Context, e *entry, fireAtStart bool) {
+// startup is what a task's first incarnation does as it starts.
+type startup struct {
+	fireAtStart bool              // run_on_start
+	catchUp     time.Time         // a missed slot to fire once (misfire: once)
+	resume      *store.Checkpoint // a run the previous process left unfinished
+}
+
+// prepare builds a task's entry from its spec and its stored state: the
+// anchor of a fixed-rate schedule (kept across restarts, so slots do not
+// move), the paused flag, the run history, the misfire decision and the
+// checkpoint of an interrupted run.
+func (s *supervisor) prepare(spec task.Spec, now time.Time) (*entry, startup, error) {
+	name := spec.Name
+	st, err := s.opts.store.Load(name)
+	if err != nil {
+		return nil, startup{}, fmt.Errorf("task %q: state store: %w", name, err)
+	}
+	anchor := s.opts.start
+	if spec.Every > 0 {
+		if anchor, err = s.opts.store.SetAnchor(name, s.opts.start); err != nil {
+			return nil, startup{}, fmt.Errorf("task %q: state store: %w", name, err)
+		}
+	}
+	sched, err := spec.Schedule(anchor)
+	if err != nil {
+		return nil, startup{}, err
+	}
+	e := &entry{spec: spec, sched: sched, state: StateScheduled, paused: st.Paused}
+	for _, r := range st.Runs {
+		e.history = append(e.history, actors.FromStore(name, r))
+	}
+	up := startup{fireAtStart: spec.RunOnStart}
+	if s.opts.manual || st.Paused {
+		return e, up, nil
+	}
+	up.resume = st.Checkpoint
+	if !st.LastSlot.IsZero() {
+		// Slots whose (jittered) fire time passed while no process ran.
+		latest, n := schedule.Missed(sched, st.LastSlot, now.Add(-spec.JitterDelay()), maxMissedCount)
+		if n > 0 {
+			ev := s.log.Warn().Str("task", name).Int("missed_slots", n).Time("latest", latest).Str("misfire", string(spec.Misfire))
+			if spec.Misfire == task.MisfireOnce && (spec.MisfireGrace == 0 || now.Sub(latest) <= spec.MisfireGrace) {
+				up.catchUp = latest
+				ev.Msg("slots missed while the scheduler was down; firing the most recent one once")
+			} else {
+				ev.Dur("misfire_grace", spec.MisfireGrace).Msg("slots missed while the scheduler was down; skipped")
+			}
+			if s.opts.observer != nil {
+				s.opts.observer.Missed(name, n)
+			}
+		}
+	}
+	return e, up, nil
+}
+
+func (s *supervisor) spawnTask(c *actor.Context, e *entry, up startup) {
 	e.gen++
 	e.idle = false
 	var gate actors.GateState
@@ -371,8 +438,11 @@ func (s *supervisor) spawnTask(c *actor.Context, e *entry, fireAtStart bool) {
 		Spec:        e.spec,
 		Schedule:    e.sched,
 		API:         s.api,
+		Store:       s.opts.store,
 		Gen:         e.gen,
-		FireAtStart: fireAtStart,
+		FireAtStart: up.fireAtStart,
+		CatchUp:     up.catchUp,
+		Resume:      up.resume,
 		Manual:      s.opts.manual,
 		Gate:        gate,
 		Paused:      e.paused,
@@ -485,7 +555,7 @@ func (s *supervisor) onRespawn(c *actor.Context, m respawnMsg) {
 	}
 	e.respawn = nil
 	e.restarts++
-	s.spawnTask(c, e, false)
+	s.spawnTask(c, e, startup{})
 	s.log.Info().Str("task", e.spec.Name).Uint64("incarnation", e.gen).Msg("task restarted")
 }
 
@@ -603,6 +673,9 @@ func (s *supervisor) onPause(c *actor.Context, name string) ControlReply {
 		return ControlReply{Task: s.status(e, false), Err: fmt.Errorf("task %q is failed; resume revives it", name)}
 	}
 	if !e.paused {
+		if err := s.opts.store.SetPaused(name, true); err != nil {
+			return ControlReply{Task: s.status(e, false), Err: fmt.Errorf("task %q: state store: %w", name, err)}
+		}
 		e.paused = true
 		if e.pid != nil && e.state != StateRestarting {
 			c.Send(e.pid, actors.Pause{})
@@ -621,11 +694,16 @@ func (s *supervisor) onResume(c *actor.Context, name string) ControlReply {
 		return ControlReply{Err: fmt.Errorf("%w: %q", ErrUnknownTask, name)}
 	}
 	wasPaused := e.paused
+	if wasPaused {
+		if err := s.opts.store.SetPaused(name, false); err != nil {
+			return ControlReply{Task: s.status(e, false), Err: fmt.Errorf("task %q: state store: %w", name, err)}
+		}
+	}
 	e.paused = false
 	switch {
 	case e.state == StateFailed && e.sched != nil && !s.draining:
 		e.fails.at = e.fails.at[:0]
-		s.spawnTask(c, e, false)
+		s.spawnTask(c, e, startup{})
 		s.log.Info().Str("task", name).Msg("failed task revived")
 	case e.state == StateRestarting:
 		// The pending respawn starts it unpaused.
@@ -647,55 +725,54 @@ func (s *supervisor) onReload(c *actor.Context, specs []task.Spec) ReloadReply {
 	if err := task.ValidateSet(specs); err != nil {
 		return ReloadReply{Err: err}
 	}
-	start := s.opts.start
+	now := time.Now()
 	type planned struct {
-		spec  task.Spec
-		sched schedule.Schedule
+		entry *entry // nil when unchanged
+		up    startup
 	}
-	var plan []planned
+	plan := make(map[string]planned, len(specs))
 	for _, spec := range specs {
-		sched, err := spec.Schedule(start)
+		if old, ok := s.tasks[spec.Name]; ok && sameSpec(old.spec, spec) && old.state != StateFailed {
+			plan[spec.Name] = planned{}
+			continue
+		}
+		e, up, err := s.prepare(spec, now)
 		if err != nil {
 			return ReloadReply{Err: err}
 		}
-		plan = append(plan, planned{spec, sched})
+		up.fireAtStart = false // run_on_start means the scheduler's start, not a reload
+		plan[spec.Name] = planned{e, up}
 	}
 	var reply ReloadReply
-	keep := make(map[string]bool, len(plan))
-	order := make([]string, 0, len(plan))
-	for _, p := range plan {
-		keep[p.spec.Name] = true
-		order = append(order, p.spec.Name)
+	order := make([]string, 0, len(specs))
+	for _, spec := range specs {
+		order = append(order, spec.Name)
 	}
 	for _, name := range s.order {
-		if keep[name] {
+		if _, keep := plan[name]; keep {
 			continue
 		}
-		e := s.tasks[name]
-		s.retire(c, e)
+		s.retire(c, s.tasks[name])
 		delete(s.tasks, name)
 		reply.Removed = append(reply.Removed, name)
 	}
-	for _, p := range plan {
-		old, exists := s.tasks[p.spec.Name]
+	for _, name := range order {
+		p := plan[name]
+		old, exists := s.tasks[name]
 		switch {
-		case exists && sameSpec(old.spec, p.spec) && old.state != StateFailed:
-			reply.Unchanged = append(reply.Unchanged, p.spec.Name)
+		case p.entry == nil:
+			reply.Unchanged = append(reply.Unchanged, name)
 			continue
 		case exists:
 			s.retire(c, old)
-			e := &entry{spec: p.spec, sched: p.sched, gen: old.gen, paused: old.paused, history: old.history, restarts: old.restarts}
-			s.tasks[p.spec.Name] = e
-			s.addGate(p.spec.EnabledIf)
-			s.spawnTask(c, e, false)
-			reply.Changed = append(reply.Changed, p.spec.Name)
+			p.entry.gen, p.entry.restarts = old.gen, old.restarts
+			reply.Changed = append(reply.Changed, name)
 		default:
-			e := &entry{spec: p.spec, sched: p.sched}
-			s.tasks[p.spec.Name] = e
-			s.addGate(p.spec.EnabledIf)
-			s.spawnTask(c, e, false)
-			reply.Added = append(reply.Added, p.spec.Name)
+			reply.Added = append(reply.Added, name)
 		}
+		s.tasks[name] = p.entry
+		s.addGate(p.entry.spec.EnabledIf)
+		s.spawnTask(c, p.entry, p.up)
 	}
 	s.order = order
 	s.log.Info().Strs("added", reply.Added).Strs("removed", reply.Removed).Strs("changed", reply.Changed).
