@@ -3,8 +3,12 @@ GO          ?= go
 BIN         ?= bin/mojodex-scheduler
 STATICCHECK ?= $(shell $(GO) env GOPATH)/bin/staticcheck
 STATICCHECK_VERSION ?= v0.8.2
+PROTOC      ?= protoc
+PROTOC_GEN_GO ?= $(shell $(GO) env GOPATH)/bin/protoc-gen-go
+PROTOC_GEN_GO_VERSION ?= v1.36.12
+PROTO_FILES := proto/mojodex/scheduler/control/v1/control.proto
 
-.PHONY: help build run test test-short lint bench tools clean
+.PHONY: help build run test test-short lint bench tools proto proto-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +35,13 @@ bench: ## run the benchmarks
 
 tools: ## install staticcheck if it is missing
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+proto: proto-tools ## regenerate control/v1 from proto/ (needs protoc: apt-get install protobuf-compiler libprotobuf-dev)
+	$(PROTOC) -I proto --plugin=protoc-gen-go=$(PROTOC_GEN_GO) \
+		--go_out=. --go_opt=module=github.com/mojodex/mojodex-scheduler $(PROTO_FILES)
+
+proto-tools: ## install protoc-gen-go (the version of google.golang.org/protobuf in go.mod) if it is missing
+	@test -x $(PROTOC_GEN_GO) || $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 
 clean: ## remove build output
 	rm -rf bin

@@ -46,6 +46,9 @@ type TaskConfig struct {
 	// Resume, when not nil, is the checkpoint of a run that was interrupted
 	// (the process died mid-run): the run is resumed at start.
 	Resume *store.Checkpoint
+	// NotBefore is the instant after which slots are armed at start: the last
+	// slot claimed by an earlier process, or the scheduler's start.
+	NotBefore time.Time
 	// Manual arms no timer: the task runs only on Trigger.
 	Manual bool
 	// Paused starts the actor paused (see Pause).
@@ -177,7 +180,7 @@ func (t *taskActor) Receive(c *actor.Context) {
 		if t.paused && !t.draining {
 			t.paused = false
 			if !t.cfg.Manual {
-				t.arm(t.cfg.Schedule.Next(time.Now().Add(-t.jitter)))
+				t.arm(t.firstSlot(time.Now()))
 			}
 			t.log.Info().Time("next", t.next).Msg("resumed")
 		}
@@ -202,8 +205,7 @@ func (t *taskActor) onStarted(c *actor.Context) {
 	t.engine, t.self, t.parent = c.Engine(), c.PID(), c.Parent()
 	now := time.Now()
 	if !t.cfg.Manual && !t.paused {
-		// A slot whose jittered fire time is still ahead is armed too.
-		t.arm(t.cfg.Schedule.Next(now.Add(-t.jitter)))
+		t.arm(t.firstSlot(now))
 	}
 	if cp := t.cfg.Resume; cp != nil && !t.paused {
 		t.resume(*cp)
@@ -217,6 +219,17 @@ func (t *taskActor) onStarted(c *actor.Context) {
 	if t.cfg.FireAtStart && !t.paused && t.claim(now) {
 		t.start(now, false)
 	}
+}
+
+// firstSlot is the slot to arm when the actor starts or resumes: the first
+// one whose jittered fire time is still ahead, but none at or before
+// NotBefore (a slot already claimed, or the start slot of a fixed rate).
+func (t *taskActor) firstSlot(now time.Time) time.Time {
+	from := now.Add(-t.jitter)
+	if from.Before(t.cfg.NotBefore) {
+		from = t.cfg.NotBefore
+	}
+	return t.cfg.Schedule.Next(from)
 }
 
 // resume continues a run that a previous process left unfinished. Its slot

@@ -46,6 +46,20 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT, default=30s"`
 	// GateInterval is how often the email and push probes are repeated.
 	GateInterval time.Duration `env:"MOJODEX_SCHEDULER_GATE_INTERVAL, default=10m"`
+
+	// RemoteAddr is the host:port of the remote control endpoint (hollywood's
+	// remote), or "off" to serve none. Loopback by default: nothing
+	// authenticates a sender without mutual TLS.
+	RemoteAddr string `env:"MOJODEX_SCHEDULER_REMOTE_ADDR, default=127.0.0.1:4000"`
+	// TLSCert is the PEM certificate of the remote endpoint (with TLSKey and
+	// TLSCA it enables mutual TLS).
+	TLSCert string `env:"MOJODEX_SCHEDULER_TLS_CERT"`
+	// TLSKey is the PEM private key of TLSCert.
+	TLSKey string `env:"MOJODEX_SCHEDULER_TLS_KEY"`
+	// TLSCA is the PEM CA bundle that peers' certificates must chain to.
+	TLSCA string `env:"MOJODEX_SCHEDULER_TLS_CA"`
+	// InsecureRemote allows a non-loopback RemoteAddr without mutual TLS.
+	InsecureRemote bool `env:"MOJODEX_SCHEDULER_INSECURE_REMOTE, default=false"`
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in the

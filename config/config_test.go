@@ -29,6 +29,7 @@ func TestLoadDefaults(t *testing.T) {
 		MaxAttempts:     3,
 		ShutdownTimeout: 30 * time.Second,
 		GateInterval:    10 * time.Minute,
+		RemoteAddr:      "127.0.0.1:4000",
 	}
 	if c != want {
 		t.Errorf("Load() =\n  %+v\nwant\n  %+v", c, want)
@@ -71,6 +72,7 @@ func TestLoadValues(t *testing.T) {
 		MaxAttempts:     1,
 		ShutdownTimeout: 5 * time.Second,
 		GateInterval:    time.Hour,
+		RemoteAddr:      "127.0.0.1:4000",
 	}
 	if c != want {
 		t.Errorf("Load() =\n  %+v\nwant\n  %+v", c, want)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,7 +28,17 @@ type handlerTransport struct {
 	backend, background http.Handler
 }
 
-func (h handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+func (h handlerTransport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
+	defer func() {
+		// The stub hangs up (SetDown, Fault.Hangup) by aborting the handler;
+		// to the client that is a connection reset before any response.
+		if v := recover(); v != nil {
+			if v != http.ErrAbortHandler {
+				panic(v)
+			}
+			resp, err = nil, fmt.Errorf("read tcp 127.0.0.1:1->%s: %w", req.URL.Host, syscall.ECONNRESET)
+		}
+	}()
 	var target http.Handler
 	switch req.URL.Host {
 	case "backend.test":
@@ -45,7 +56,7 @@ func (h handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := req.Context().Err(); err != nil {
 		return nil, err
 	}
-	resp := rec.Result()
+	resp = rec.Result()
 	resp.Request = req
 	return resp, nil
 }

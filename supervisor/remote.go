@@ -34,6 +34,9 @@ const reasonRunning = "the previous run is still in progress"
 // requests of the control plane and the supervisor's own reloadLoaded.
 // Anything else is logged and dropped.
 func (s *supervisor) onControl(c *actor.Context) {
+	if m, ok := c.Message().(proto.Message); ok {
+		s.log.Debug().Str("request", string(proto.MessageName(m))).Str("sender", pidString(c.Sender())).Msg("control request")
+	}
 	switch m := c.Message().(type) {
 	case *controlv1.ListTasksRequest:
 		resp := &controlv1.ListTasksResponse{Tasks: make([]*controlv1.Task, 0, len(s.order))}
@@ -203,7 +206,7 @@ func runProto(r actors.RunRecord) *controlv1.Run {
 		Duration:   durationpb.New(r.Duration),
 		Outcome:    string(r.Outcome),
 		Pages:      int32(r.Pages),
-		Items:      int64(r.Items),
+		Items:      int32(r.Items),
 		HttpStatus: int32(r.Status),
 		Error:      r.Err,
 		Manual:     r.Manual,

@@ -217,6 +217,8 @@ type entry struct {
 	respawn  *time.Timer
 	idle     bool
 	paused   bool
+	// notBefore: slots at or before it are not armed (see actors.TaskConfig).
+	notBefore time.Time
 }
 
 type gateEntry struct {
@@ -399,7 +401,10 @@ func (s *supervisor) prepare(spec task.Spec, now time.Time) (*entry, startup, er
 	if err != nil {
 		return nil, startup{}, err
 	}
-	e := &entry{spec: spec, sched: sched, state: StateScheduled, paused: st.Paused}
+	e := &entry{spec: spec, sched: sched, state: StateScheduled, paused: st.Paused, notBefore: s.opts.start}
+	if st.LastSlot.After(e.notBefore) {
+		e.notBefore = st.LastSlot
+	}
 	for _, r := range st.Runs {
 		e.history = append(e.history, actors.FromStore(name, r))
 	}
@@ -442,6 +447,7 @@ func (s *supervisor) spawnTask(c *actor.Context, e *entry, up startup) {
 		Gen:         e.gen,
 		FireAtStart: up.fireAtStart,
 		CatchUp:     up.catchUp,
+		NotBefore:   e.notBefore,
 		Resume:      up.resume,
 		Manual:      s.opts.manual,
 		Gate:        gate,

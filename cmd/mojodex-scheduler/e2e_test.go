@@ -81,7 +81,9 @@ func writeFile(t *testing.T, body string) string {
 // command prepares the binary with a clean environment pointing at stub.
 func command(t *testing.T, stub *mojodexstub.Stub, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug"}
+	// No remote endpoint unless a test asks for one (appended values win),
+	// so that parallel processes never compete for the default port.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug", "MOJODEX_SCHEDULER_REMOTE_ADDR=off"}
 	if stub != nil {
 		cmd.Env = append(cmd.Env,
 			"MOJODEX_BACKEND_URI="+stub.BackendURL(),

@@ -12,6 +12,7 @@ import (
 	_ "time/tzdata" // IANA zones even where the host has none (slim containers)
 
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,6 +34,7 @@ type cli struct {
 	Run      runCmd      `cmd:"" help:"Serve until SIGINT or SIGTERM, firing every task on its schedule."`
 	Once     onceCmd     `cmd:"" help:"Run the named tasks (default: every enabled one) once each, to the end of their pagination."`
 	Validate validateCmd `cmd:"" help:"Check the configuration and print each task with its next three fire times."`
+	Ctl      ctlCmd      `cmd:"" help:"Control a running scheduler through its remote endpoint: list, show, trigger, pause, resume, reload."`
 }
 
 // taskFlag is shared by the commands that load tasks.
@@ -82,7 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		env := &appEnv{stdout: stdout, stderr: stderr, lookup: envconfig.OsLookuper()}
 		if err := kctx.Run(env); err != nil {
-			if e, ok := err.(exitError); ok {
+			var e exitError
+			if errors.As(err, &e) { // kong joins Run's error with its hooks'
 				code = e.code
 				return
 			}

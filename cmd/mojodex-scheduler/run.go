@@ -95,13 +95,14 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	producer, err := supervisor.New(specs, client,
 		supervisor.WithLogger(log),
-		supervisor.WithGateInterval(cfg.GateInterval))
+		supervisor.WithGateInterval(cfg.GateInterval),
+		supervisor.WithReloader(r.reloader(cfg)))
 	if err != nil {
 		return err
 	}
-	engine, err := actor.NewEngine(actor.NewEngineConfig())
+	engine, err := newEngine(cfg, log)
 	if err != nil {
-		return fmt.Errorf("actor engine: %w", err)
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/anthdm/hollywood/remote"
+	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/supervisor"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Exit codes of ctl besides 0 (and kong's 2 for usage errors).
+const (
+	ctlExitRefused  = 1 // the scheduler answered with an error
+	ctlExitNoAnswer = 3 // no answer: not reachable, not listening, or TLS refused
+)
+
+// ctlCmd talks to a running scheduler through its remote control endpoint.
+// Its flags are shared by the subcommands, which kong hands this struct.
+type ctlCmd struct {
+	Addr    string        `help:"host:port of the scheduler's remote control endpoint." env:"MOJODEX_SCHEDULER_REMOTE_ADDR" default:"127.0.0.1:4000" placeholder:"HOST:PORT"`
+	Listen  string        `help:"host:port where ctl receives the reply, which the scheduler dials back (default: 127.0.0.1 and a free port when --addr is loopback, else this host's address on the route to --addr)." placeholder:"HOST:PORT"`
+	TLSCert string        `name:"tls-cert" help:"PEM certificate for mutual TLS (with --tls-key and --tls-ca)." env:"MOJODEX_SCHEDULER_TLS_CERT" type:"path" placeholder:"FILE"`
+	TLSKey  string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"MOJODEX_SCHEDULER_TLS_KEY" type:"path" placeholder:"FILE"`
+	TLSCA   string        `name:"tls-ca" help:"PEM CA bundle that the scheduler's certificate must chain to." env:"MOJODEX_SCHEDULER_TLS_CA" type:"path" placeholder:"FILE"`
+	Timeout time.Duration `help:"How long to wait for the answer." default:"5s"`
+	Output  string        `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
+	Verbose bool          `short:"v" help:"Show hollywood's own logs on stderr."`
+
+	List    ctlListCmd    `cmd:"" help:"List every task: state, schedule, next fire and last run."`
+	Show    ctlShowCmd    `cmd:"" help:"Show one task and its last runs."`
+	Trigger ctlTriggerCmd `cmd:"" help:"Run a task now, outside its schedule (skipped while a run is in progress)."`
+	Pause   ctlPauseCmd   `cmd:"" help:"Stop a task's timer until it is resumed (a trigger still runs it)."`
+	Resume  ctlResumeCmd  `cmd:"" help:"Re-arm a paused task, or revive a task marked failed."`
+	Reload  ctlReloadCmd  `cmd:"" help:"Make the scheduler read its task file again and apply it (an invalid file changes nothing)."`
+}
+
+type ctlListCmd struct{}
+
+type ctlShowCmd struct {
+	Task string `arg:"" name:"TASK" help:"Task name."`
+}
+
+type ctlTriggerCmd struct {
+	Task string `arg:"" name:"TASK" help:"Task name."`
+}
+
+type ctlPauseCmd struct {
+	Task string `arg:"" name:"TASK" help:"Task name."`
+}
+
+type ctlResumeCmd struct {
+	Task string `arg:"" name:"TASK" help:"Task name."`
+}
+
+type ctlReloadCmd struct{}
+
+// Run lists the tasks.
+func (*ctlListCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.ListTasksRequest{}, func(w io.Writer, m proto.Message) {
+		printTaskTable(w, m.(*controlv1.ListTasksResponse).GetTasks())
+	})
+}
+
+// Run shows one task.
+func (s *ctlShowCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.GetTaskRequest{Name: s.Task}, func(w io.Writer, m proto.Message) {
+		printTask(w, m.(*controlv1.GetTaskResponse).GetTask())
+	})
+}
+
+// Run triggers a task.
+func (t *ctlTriggerCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.TriggerTaskRequest{Name: t.Task}, func(w io.Writer, m proto.Message) {
+		r := m.(*controlv1.TriggerTaskResponse)
+		if r.GetStarted() {
+			fmt.Fprintf(w, "started %s\n", t.Task)
+			return
+		}
+		fmt.Fprintf(w, "skipped %s: %s\n", t.Task, r.GetReason())
+	})
+}
+
+// Run pauses a task.
+func (p *ctlPauseCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.PauseTaskRequest{Name: p.Task}, func(w io.Writer, m proto.Message) {
+		printControl(w, "paused", m.(*controlv1.TaskControlResponse).GetTask())
+	})
+}
+
+// Run resumes a task.
+func (r *ctlResumeCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.ResumeTaskRequest{Name: r.Task}, func(w io.Writer, m proto.Message) {
+		printControl(w, "resumed", m.(*controlv1.TaskControlResponse).GetTask())
+	})
+}
+
+// Run reloads the task set.
+func (*ctlReloadCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.ReloadRequest{}, func(w io.Writer, m proto.Message) {
+		r := m.(*controlv1.ReloadResponse)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, g := range []struct {
+			label string
+			names []string
+		}{{"added", r.GetAdded()}, {"removed", r.GetRemoved()}, {"changed", r.GetChanged()}, {"unchanged", r.GetUnchanged()}} {
+			fmt.Fprintf(tw, "%s:\t%s\n", g.label, orDash(strings.Join(g.names, ", ")))
+		}
+		tw.Flush()
+	})
+}
+
+// replyError is implemented by every response of the control plane.
+type replyError interface {
+	proto.Message
+	GetError() *controlv1.Error
+}
+
+// call sends req to the scheduler's supervisor and prints the reply with
+// table (or as JSON). Failures print one line on stderr and give a
+// non-zero exit code.
+func (c *ctlCmd) call(a *appEnv, req proto.Message, table func(io.Writer, proto.Message)) error {
+	fail := func(code int, format string, args ...any) error {
+		fmt.Fprintf(a.stderr, "mojodex-scheduler ctl: "+format+"\n", args...)
+		return exitError{code}
+	}
+	c.quietHollywood(a)
+	addr := strings.TrimSpace(c.Addr)
+	if strings.EqualFold(addr, remoteOff) {
+		return fail(2, "the remote control endpoint is %s (%s=%s): pass --addr HOST:PORT", remoteOff, envRemoteAddr, addr)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fail(2, "--addr %q is not host:port: %v", addr, err)
+	}
+	if c.Timeout <= 0 {
+		return fail(2, "--timeout %s must be positive", c.Timeout)
+	}
+	tlsCfg, err := mutualTLS(tlsFiles{cert: c.TLSCert, key: c.TLSKey, ca: c.TLSCA,
+		certName: "--tls-cert (" + envTLSCert + ")", keyName: "--tls-key (" + envTLSKey + ")", caName: "--tls-ca (" + envTLSCA + ")"})
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	// A refused connection is known at once: no need to wait for the timeout.
+	conn, err := net.DialTimeout("tcp", addr, c.Timeout)
+	if err != nil {
+		return fail(ctlExitNoAnswer, "cannot connect to %s: %v (is the scheduler running with its remote endpoint there?)", addr, dialCause(err))
+	}
+	conn.Close()
+	engine, err := c.replyEngine(addr, tlsCfg)
+	if err != nil {
+		return fail(ctlExitNoAnswer, "%v", err)
+	}
+	target := actor.NewPID(addr, supervisor.Kind+"/"+supervisor.ID)
+	v, err := engine.Request(target, req, c.Timeout).Result()
+	if err != nil {
+		return fail(ctlExitNoAnswer, "no answer from %s within %s (%s)", addr, c.Timeout, c.diagnose(addr, tlsCfg))
+	}
+	resp, ok := v.(replyError)
+	if !ok {
+		return fail(ctlExitRefused, "unexpected reply %T from %s", v, addr)
+	}
+	if c.Output == "json" {
+		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
+		if err != nil {
+			return fail(ctlExitRefused, "encoding the reply as JSON: %v", err)
+		}
+		fmt.Fprintf(a.stdout, "%s\n", b)
+	}
+	if e := resp.GetError(); e != nil {
+		msg := e.GetMessage()
+		if msg == "" {
+			msg = codeName(e.GetCode())
+		}
+		return fail(ctlExitRefused, "%s", msg)
+	}
+	if c.Output != "json" {
+		table(a.stdout, resp)
+	}
+	return nil
+}
+
+// quietHollywood keeps hollywood's log/slog output (dial retries, stream
+// errors) off the terminal unless --verbose asks for it.
+func (c *ctlCmd) quietHollywood(a *appEnv) {
+	if !c.Verbose {
+		slog.SetDefault(slog.New(slog.DiscardHandler))
+		return
+	}
+	l := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Str("component", "hollywood").Logger()
+	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l)))
+}
+
+// replyEngine starts an engine whose remote listens where the scheduler
+// can dial back with the reply: hollywood delivers replies that way.
+func (c *ctlCmd) replyEngine(addr string, tlsCfg *tls.Config) (*actor.Engine, error) {
+	host, port := "", "0"
+	if c.Listen != "" {
+		var err error
+		if host, port, err = net.SplitHostPort(c.Listen); err != nil {
+			return nil, fmt.Errorf("--listen %q is not host:port: %w", c.Listen, err)
+		}
+	} else {
+		var err error
+		if host, err = replyHost(addr); err != nil {
+			return nil, err
+		}
+	}
+	conf := remote.NewConfig()
+	if tlsCfg != nil {
+		conf = conf.WithTLS(tlsCfg)
+	}
+	// The engine's address is the one the scheduler dials, so it must name
+	// a real port: pick a free one (again if another process takes it first).
+	var lastErr error
+	for range 3 {
+		p := port
+		if p == "0" {
+			free, err := freePort(host)
+			if err != nil {
+				return nil, err
+			}
+			p = strconv.Itoa(free)
+		}
+		e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(remote.New(net.JoinHostPort(host, p), conf)))
+		if err == nil {
+			return e, nil
+		}
+		lastErr = err
+		if port != "0" {
+			break
+		}
+	}
+	return nil, fmt.Errorf("listening for the reply on %s: %w", net.JoinHostPort(host, port), lastErr)
+}
+
+// replyHost picks the local address the scheduler at addr can reach: the
+// loopback address of the same family for a loopback addr, else the local
+// address of the route to it (a UDP "connection" sends no packet).
+func replyHost(addr string) (string, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	if loop, _ := isLoopback(addr); loop {
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			return "::1", nil
+		}
+		return "127.0.0.1", nil
+	}
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return "", fmt.Errorf("finding the local address on the route to %s (pass --listen): %w", addr, err)
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
+}
+
+// freePort asks the kernel for a free TCP port on host.
+func freePort(host string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port on %s for the reply: %w", host, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// diagnose explains a request that got no answer.
+func (c *ctlCmd) diagnose(addr string, tlsCfg *tls.Config) string {
+	hint := "is the scheduler running with its remote endpoint there?"
+	if tlsCfg == nil {
+		return hint + " If it requires mutual TLS, pass --tls-cert, --tls-key and --tls-ca"
+	}
+	// With TLS 1.3 a rejected client certificate shows only on the first read.
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", addr, tlsCfg)
+	if err == nil {
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err = conn.Read(make([]byte, 1))
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			err = nil
+		}
+	}
+	if err != nil {
+		return "TLS with it failed: " + err.Error()
+	}
+	return hint + " Its certificate is accepted; the scheduler must also be able to dial back to " +
+		"this process and accept its certificate (a SAN for this host's address)"
+}
+
+// dialCause strips the "dial tcp ADDR:" prefix that the message repeats.
+func dialCause(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		return op.Err
+	}
+	return err
+}
+
+// codeName names an error code for people: "unknown task", "invalid argument".
+func codeName(c controlv1.Code) string {
+	return strings.ReplaceAll(strings.ToLower(c.String()), "_", " ")
+}
+
+// printTaskTable prints one line per task.
+func printTaskTable(w io.Writer, tasks []*controlv1.Task) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tSCHEDULE\tNEXT\tLAST-RUN\tOUTCOME\tPAGES\tITEMS\tSTATUS")
+	for _, t := range tasks {
+		last := t.GetLastRun()
+		lastStart, outcome, pages, items, status := "-", "-", "-", "-", "-"
+		if last != nil {
+			lastStart, outcome = when(last.GetStart()), last.GetOutcome()
+			pages, items = strconv.Itoa(int(last.GetPages())), strconv.Itoa(int(last.GetItems()))
+			if last.GetHttpStatus() != 0 {
+				status = strconv.Itoa(int(last.GetHttpStatus()))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetName(), t.GetState(), orDash(t.GetSchedule()),
+			when(t.GetNextFire()), lastStart, outcome, pages, items, status)
+	}
+	tw.Flush()
+}
+
+// printTask prints a task's fields, then its runs, oldest first.
+func printTask(w io.Writer, t *controlv1.Task) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "name:\t%s\n", t.GetName())
+	fmt.Fprintf(tw, "state:\t%s\n", t.GetState())
+	fmt.Fprintf(tw, "schedule:\t%s\n", orDash(t.GetSchedule()))
+	fmt.Fprintf(tw, "next:\t%s\n", when(t.GetNextFire()))
+	fmt.Fprintf(tw, "gate:\t%s\n", orDash(t.GetGate()))
+	fmt.Fprintf(tw, "restarts:\t%d\n", t.GetRestarts())
+	fmt.Fprintf(tw, "runs:\t%d\n", len(t.GetRuns()))
+	tw.Flush()
+	if len(t.GetRuns()) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "START\tSLOT\tTRIGGER\tDURATION\tOUTCOME\tPAGES\tITEMS\tSTATUS\tERROR")
+	for _, r := range t.GetRuns() {
+		trigger := "schedule"
+		if r.GetManual() {
+			trigger = "manual"
+		}
+		status := "-"
+		if r.GetHttpStatus() != 0 {
+			status = strconv.Itoa(int(r.GetHttpStatus()))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", when(r.GetStart()), when(r.GetSlot()), trigger,
+			r.GetDuration().AsDuration().Round(time.Millisecond), r.GetOutcome(), r.GetPages(), r.GetItems(), status, orDash(r.GetError()))
+	}
+	tw.Flush()
+}
+
+// printControl prints the outcome of pause or resume.
+func printControl(w io.Writer, verb string, t *controlv1.Task) {
+	fmt.Fprintf(w, "%s %s: state %s, next %s\n", verb, t.GetName(), t.GetState(), when(t.GetNextFire()))
+}
+
+// when formats an instant in local time, or "-" when unset.
+func when(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	return ts.AsTime().Local().Format("2006-01-02 15:04:05")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/anthdm/hollywood/remote"
+	"github.com/mojodex/mojodex-scheduler/config"
+	"github.com/mojodex/mojodex-scheduler/supervisor"
+	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/rs/zerolog"
+)
+
+// The environment variables of the remote control endpoint (config.Config
+// reads them; ctl uses them as its flags' defaults).
+const (
+	envRemoteAddr     = "MOJODEX_SCHEDULER_REMOTE_ADDR"
+	envTLSCert        = "MOJODEX_SCHEDULER_TLS_CERT"
+	envTLSKey         = "MOJODEX_SCHEDULER_TLS_KEY"
+	envTLSCA          = "MOJODEX_SCHEDULER_TLS_CA"
+	envInsecureRemote = "MOJODEX_SCHEDULER_INSECURE_REMOTE"
+)
+
+// defaultRemoteAddr is where the scheduler listens and ctl connects by default.
+const defaultRemoteAddr = "127.0.0.1:4000"
+
+// remoteOff as MOJODEX_SCHEDULER_REMOTE_ADDR disables the endpoint.
+const remoteOff = "off"
+
+// tlsFiles names the PEM files of mutual TLS, and how to call each setting
+// in an error message (an environment variable, or a ctl flag).
+type tlsFiles struct {
+	cert, key, ca             string
+	certName, keyName, caName string
+}
+
+// serverTLSFiles are the TLS settings of `run`, from the environment.
+func serverTLSFiles(cfg config.Config) tlsFiles {
+	return tlsFiles{cert: cfg.TLSCert, key: cfg.TLSKey, ca: cfg.TLSCA, certName: envTLSCert, keyName: envTLSKey, caName: envTLSCA}
+}
+
+// mutualTLS builds the TLS configuration of the remote endpoint: nil when
+// no file is set; an error when only some are. The same configuration
+// listens (requiring a client certificate signed by the CA) and dials (a
+// server certificate signed by the CA, for the host of the address), since
+// hollywood's remote dials back to the requester to deliver a reply: each
+// certificate needs both the server and the client extended key usages.
+func mutualTLS(f tlsFiles) (*tls.Config, error) {
+	set := map[string]string{f.certName: f.cert, f.keyName: f.key, f.caName: f.ca}
+	var have, missing []string
+	for _, name := range []string{f.certName, f.keyName, f.caName} {
+		if set[name] != "" {
+			have = append(have, name)
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	switch {
+	case len(have) == 0:
+		return nil, nil
+	case len(missing) > 0:
+		return nil, fmt.Errorf("%s must be set together to enable mutual TLS: %s set but %s missing",
+			strings.Join([]string{f.certName, f.keyName, f.caName}, ", "), strings.Join(have, " and "), strings.Join(missing, " and "))
+	}
+	pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s with %s=%s: not a PEM certificate and its private key: %w", f.certName, f.cert, f.keyName, f.key, err)
+	}
+	pem, err := os.ReadFile(f.ca)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.caName, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s=%s: no PEM certificate in the file", f.caName, f.ca)
+	}
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		RootCAs:      pool,
+	}, nil
+}
+
+// isLoopback reports whether a host:port binds loopback only: 127.0.0.0/8,
+// ::1 or localhost. An empty host (every interface) and any other name are
+// not.
+func isLoopback(addr string) (bool, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, err
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
+}
+
+// newEngine builds the actor engine of `run`, listening on
+// MOJODEX_SCHEDULER_REMOTE_ADDR unless it is "off". A non-loopback address
+// needs mutual TLS, or MOJODEX_SCHEDULER_INSECURE_REMOTE=true (then a
+// warning is logged): nothing else authenticates who sends commands.
+func newEngine(cfg config.Config, log zerolog.Logger) (*actor.Engine, error) {
+	addr := strings.TrimSpace(cfg.RemoteAddr)
+	if strings.EqualFold(addr, remoteOff) {
+		log.Info().Str("remote", remoteOff).Msg("remote control endpoint disabled")
+		e, err := actor.NewEngine(actor.NewEngineConfig())
+		if err != nil {
+			return nil, fmt.Errorf("actor engine: %w", err)
+		}
+		return e, nil
+	}
+	loopback, err := isLoopback(addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %q is not host:port (e.g. %s), nor %q: %w", envRemoteAddr, addr, defaultRemoteAddr, remoteOff, err)
+	}
+	tlsCfg, err := mutualTLS(serverTLSFiles(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if !loopback && tlsCfg == nil {
+		if !cfg.InsecureRemote {
+			return nil, fmt.Errorf("%s=%s is not a loopback address and mutual TLS is not configured: anyone who reaches it could control the scheduler, and a malformed message can crash it; "+
+				"bind 127.0.0.1, or set %s, %s and %s, or set %s=true to accept the risk",
+				envRemoteAddr, addr, envTLSCert, envTLSKey, envTLSCA, envInsecureRemote)
+		}
+		log.Warn().Str("addr", addr).Str("setting", envInsecureRemote).
+			Msg("remote control endpoint listens beyond loopback without TLS: anyone who reaches it can control the scheduler")
+	}
+	conf := remote.NewConfig()
+	if tlsCfg != nil {
+		conf = conf.WithTLS(tlsCfg)
+	}
+	e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(remote.New(addr, conf)))
+	if err != nil {
+		return nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, addr, err)
+	}
+	log.Info().Str("addr", addr).Bool("mutual_tls", tlsCfg != nil).Bool("loopback", loopback).
+		Str("supervisor", e.Address()+"/"+supervisor.Kind+"/"+supervisor.ID).Msg("remote control endpoint listening")
+	return e, nil
+}
+
+// reloader returns the function that a remote reload calls: it reads the
+// task file (or the embedded defaults) again, as SIGHUP does.
+func (r *runCmd) reloader(cfg config.Config) func() ([]task.Spec, error) {
+	return func() ([]task.Spec, error) {
+		path := r.Tasks
+		if path == "" {
+			path = cfg.Tasks
+		}
+		var specs []task.Spec
+		var err error
+		if path != "" {
+			specs, err = task.LoadFile(path)
+		} else {
+			specs, err = task.Defaults()
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r.Demo {
+			for i := range specs {
+				specs[i].RunOnStart = true
+			}
+		}
+		if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
+			return nil, errors.Join(errors.New("the new task set needs settings this process lacks"), err)
+		}
+		return specs, nil
+	}
+}
