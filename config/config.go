@@ -44,6 +44,12 @@ type Config struct {
 	MaxAttempts int `env:"MOJODEX_SCHEDULER_MAX_ATTEMPTS, default=3"`
 	// ShutdownTimeout is how long runs in flight may take to finish on SIGTERM.
 	ShutdownTimeout time.Duration `env:"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT, default=30s"`
+	// State is the state file (claimed slots, run history, paused flags,
+	// checkpoints); "off" keeps state in memory only.
+	State string `env:"MOJODEX_SCHEDULER_STATE, default=data/mojodex-scheduler.db"`
+	// HTTPAddr is where /metrics, /healthz and /readyz are served; "off"
+	// disables the listener.
+	HTTPAddr string `env:"MOJODEX_SCHEDULER_HTTP_ADDR, default=127.0.0.1:9464"`
 	// GateInterval is how often the email and push probes are repeated.
 	GateInterval time.Duration `env:"MOJODEX_SCHEDULER_GATE_INTERVAL, default=10m"`
 

@@ -30,6 +30,8 @@ func TestLoadDefaults(t *testing.T) {
 		ShutdownTimeout: 30 * time.Second,
 		GateInterval:    10 * time.Minute,
 		RemoteAddr:      "127.0.0.1:4000",
+		State:           "data/mojodex-scheduler.db",
+		HTTPAddr:        "127.0.0.1:9464",
 	}
 	if c != want {
 		t.Errorf("Load() =\n  %+v\nwant\n  %+v", c, want)
@@ -73,6 +75,8 @@ func TestLoadValues(t *testing.T) {
 		ShutdownTimeout: 5 * time.Second,
 		GateInterval:    time.Hour,
 		RemoteAddr:      "127.0.0.1:4000",
+		State:           "data/mojodex-scheduler.db",
+		HTTPAddr:        "127.0.0.1:9464",
 	}
 	if c != want {
 		t.Errorf("Load() =\n  %+v\nwant\n  %+v", c, want)

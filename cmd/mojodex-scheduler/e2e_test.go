@@ -83,7 +83,10 @@ func command(t *testing.T, stub *mojodexstub.Stub, args ...string) *exec.Cmd {
 	cmd := exec.Command(binary(t), args...)
 	// No remote endpoint unless a test asks for one (appended values win),
 	// so that parallel processes never compete for the default port.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug", "MOJODEX_SCHEDULER_REMOTE_ADDR=off"}
+	// Each process gets its own state file and no metrics listener unless
+	// the test sets them.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LOG_FORMAT=json", "LOG_LEVEL=debug", "MOJODEX_SCHEDULER_REMOTE_ADDR=off",
+		"MOJODEX_SCHEDULER_HTTP_ADDR=off", "MOJODEX_SCHEDULER_STATE=" + filepath.Join(t.TempDir(), "state.db")}
 	if stub != nil {
 		cmd.Env = append(cmd.Env,
 			"MOJODEX_BACKEND_URI="+stub.BackendURL(),

@@ -155,7 +155,7 @@ func needsSecret(specs []task.Spec) bool {
 }
 
 // newClient builds the API client from the configuration.
-func newClient(cfg config.Config, log zerolog.Logger) (*apiclient.Client, error) {
+func newClient(cfg config.Config, log zerolog.Logger, obs apiclient.Observer) (*apiclient.Client, error) {
 	c, err := apiclient.NewClient(apiclient.Config{
 		BackendURL:    cfg.BackendURI,
 		BackgroundURL: cfg.BackgroundURI,
@@ -166,6 +166,7 @@ func newClient(cfg config.Config, log zerolog.Logger) (*apiclient.Client, error)
 		Timeout:       cfg.RequestTimeout,
 		MaxAttempts:   cfg.MaxAttempts,
 		Logger:        log,
+		Observer:      obs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("API client: %w", err)

@@ -59,7 +59,7 @@ func (o *onceCmd) Run(a *appEnv) error {
 		return err
 	}
 	log := a.logger(cfg)
-	client, err := newClient(cfg, log)
+	client, err := newClient(cfg, log, nil)
 	if err != nil {
 		return err
 	}

@@ -2,18 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/mojodex/mojodex-scheduler/config"
+	"github.com/mojodex/mojodex-scheduler/metrics"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
+	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
 
@@ -25,28 +31,10 @@ type runCmd struct {
 	Demo bool `help:"Start a built-in stub of the Mojodex backend and background on loopback and run against it, every task firing at start."`
 }
 
-// reload re-reads the task file (or the embedded defaults) and hands the new
-// set to the supervisor. An invalid file changes nothing.
-func (r *runCmd) reload(a *appEnv, engine *actor.Engine, pid *actor.PID, cfg config.Config, log zerolog.Logger) {
-	path := r.Tasks
-	if path == "" {
-		path = cfg.Tasks
-	}
-	var specs []task.Spec
-	var err error
-	if path != "" {
-		specs, err = task.LoadFile(path)
-	} else {
-		specs, err = task.Defaults()
-	}
-	if err == nil && r.Demo {
-		for i := range specs {
-			specs[i].RunOnStart = true
-		}
-	}
-	if err == nil {
-		err = cfg.CheckURIs(needsSecret(specs))
-	}
+// reload hands the task set read again by the reloader to the supervisor
+// (SIGHUP). An invalid file changes nothing.
+func reload(engine *actor.Engine, pid *actor.PID, reloader func() ([]task.Spec, error), log zerolog.Logger) {
+	specs, err := reloader()
 	if err != nil {
 		log.Error().Err(err).Msg("SIGHUP: reload refused; the running task set is unchanged")
 		return
@@ -56,9 +44,43 @@ func (r *runCmd) reload(a *appEnv, engine *actor.Engine, pid *actor.PID, cfg con
 		log.Error().Err(err).Msg("SIGHUP: the supervisor did not answer the reload")
 		return
 	}
-	if rep := v.(supervisor.ReloadReply); rep.Err != nil {
+	if rep, ok := v.(supervisor.ReloadReply); !ok || rep.Err != nil {
 		log.Error().Err(rep.Err).Msg("SIGHUP: reload refused; the running task set is unchanged")
 	}
+}
+
+// openStore opens the state file, or an in-memory store when it is "off".
+func openStore(path string, log zerolog.Logger) (store.Store, error) {
+	if strings.EqualFold(strings.TrimSpace(path), "off") {
+		log.Warn().Msg("MOJODEX_SCHEDULER_STATE=off: state is kept in memory only; a restart forgets claimed slots, history and pauses")
+		return store.NewMemory(), nil
+	}
+	st, err := store.OpenBolt(path)
+	if err != nil {
+		return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE: %w", err)
+	}
+	log.Info().Str("state", st.Path()).Msg("state store opened")
+	return st, nil
+}
+
+// serveHTTP starts the /metrics, /healthz and /readyz listener; it returns
+// nil when the listener is off.
+func serveHTTP(addr string, reg *prometheus.Registry, health *metrics.Health, log zerolog.Logger) (*http.Server, error) {
+	if strings.EqualFold(strings.TrimSpace(addr), "off") {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("MOJODEX_SCHEDULER_HTTP_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: metrics.Handler(reg, health), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("metrics and health listener stopped")
+		}
+	}()
+	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	return srv, nil
 }
 
 // Run serves until SIGINT or SIGTERM, then drains within the shutdown timeout.
@@ -89,14 +111,44 @@ func (r *runCmd) Run(a *appEnv) error {
 	if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
 		return err
 	}
-	client, err := newClient(cfg, log)
+	if r.Demo {
+		cfg.State = "off" // the demo starts afresh every time and leaves no file behind
+	}
+	st, err := openStore(cfg.State, log)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
+
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	health := metrics.NewHealth("supervisor")
+	srv, err := serveHTTP(cfg.HTTPAddr, reg, health, log)
+	if err != nil {
+		return err
+	}
+	if srv != nil {
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		}()
+	}
+
+	client, err := newClient(cfg, log, m.API())
+	if err != nil {
+		return err
+	}
+	reloader := r.reloader(cfg)
 	producer, err := supervisor.New(specs, client,
 		supervisor.WithLogger(log),
+		supervisor.WithStore(st),
+		supervisor.WithObserver(m.Tasks()),
 		supervisor.WithGateInterval(cfg.GateInterval),
-		supervisor.WithReloader(r.reloader(cfg)))
+		supervisor.WithReloader(reloader))
 	if err != nil {
 		return err
 	}
@@ -107,6 +159,14 @@ func (r *runCmd) Run(a *appEnv) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID), actor.WithMaxRestarts(math.MaxInt32))
+	if err := m.WatchSupervisor(engine, pid); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	// Ready once the supervisor has spawned its tasks and answers.
+	if _, err := engine.Request(pid, supervisor.ListTasks{}, 10*time.Second).Result(); err != nil {
+		return fmt.Errorf("supervisor did not start: %w", err)
+	}
+	health.SetReady("supervisor")
 	log.Info().Int("tasks", len(specs)).Str("supervisor", pid.String()).Msg("mojodex-scheduler running")
 
 	hup := make(chan os.Signal, 1)
@@ -115,7 +175,7 @@ func (r *runCmd) Run(a *appEnv) error {
 	for waiting := true; waiting; {
 		select {
 		case <-hup:
-			r.reload(a, engine, pid, cfg, log)
+			reload(engine, pid, reloader, log)
 		case <-ctx.Done():
 			waiting = false
 		}

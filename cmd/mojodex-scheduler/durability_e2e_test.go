@@ -1,0 +1,245 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mojodex/mojodex-scheduler/mojodexstub"
+	"github.com/mojodex/mojodex-scheduler/store"
+)
+
+// Fault: the process is killed with SIGKILL while a paginated run waits for
+// its second page. Asserted: after a restart on the same state file the run
+// resumes at the page it was on (same idempotency key, offset 50, not 0),
+// finishes, and is recorded once as one run of 3 pages; its first page is
+// never requested again; no checkpoint is left behind.
+func TestKill9MidPaginationResumes(t *testing.T) {
+	stub := startStub(t)
+	tasks := writeFile(t, `
+tasks:
+  - name: home-chat
+    every: 1h
+    run_on_start: true
+    request: {service: backend, method: PUT, path: /home_chat}
+    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
+`)
+	state := filepath.Join(t.TempDir(), "state.db")
+	// Page 1 answers at once; page 2 hangs long enough to be killed.
+	stub.Inject("/home_chat", mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Minute})
+
+	first := command(t, stub, "run", "--tasks", tasks)
+	first.Env = append(first.Env, "MOJODEX_SCHEDULER_STATE="+state)
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "page 2 in flight", func() bool { return len(stub.CallsTo("/home_chat")) >= 2 })
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	killed := stub.CallsTo("/home_chat")
+	k1, k2 := killed[0].IdempotencyKey, killed[1].IdempotencyKey
+
+	second := command(t, stub, "run", "--tasks", tasks)
+	second.Env = append(second.Env, "MOJODEX_SCHEDULER_STATE="+state)
+	var logs syncBuffer
+	second.Stderr = &logs
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Process.Kill()
+	// The resumed run; the new start's own fire is skipped while it is in
+	// progress (overlap: skip).
+	waitFor(t, "the resumed run to finish", func() bool { return strings.Contains(logs.String(), `"message":"run finished"`) })
+	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Wait(); err != nil {
+		t.Fatalf("second process: %v\n%s", err, logs.String())
+	}
+
+	keys := map[string][]any{}
+	for _, c := range stub.CallsTo("/home_chat") {
+		keys[c.IdempotencyKey] = append(keys[c.IdempotencyKey], c.Body["offset"])
+	}
+	if got := keys[k1]; len(got) != 1 {
+		t.Errorf("page 1 of the interrupted slot requested %d times, want once", len(got))
+	}
+	if got := keys[k2]; len(got) != 2 || got[1] != 50.0 {
+		t.Errorf("page 2 of the interrupted slot: offsets %v, want [50 50] (killed, then resumed)", got)
+	}
+	if !strings.Contains(logs.String(), "resuming a run interrupted by the previous process") {
+		t.Errorf("no resume in the logs:\n%s", logs.String())
+	}
+
+	st, err := store.OpenBolt(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts, err := st.Load("home-chat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts.Checkpoint != nil {
+		t.Errorf("a checkpoint was left behind: %+v", ts.Checkpoint)
+	}
+	if len(ts.Runs) != 1 {
+		t.Fatalf("%d runs recorded, want 1: %+v", len(ts.Runs), ts.Runs)
+	}
+	if r := ts.Runs[0]; r.Outcome != "ok" || r.Pages != 3 || r.Items != 110 {
+		t.Errorf("resumed run recorded as %+v, want ok with 3 pages and 110 items", r)
+	}
+	if n := len(stub.CallsTo("/home_chat")); n != 4 {
+		t.Errorf("%d calls to /home_chat, want 4 (2 before the kill, 2 after)", n)
+	}
+}
+
+// Fault: SIGTERM while a call is in flight, with a state file. Asserted:
+// exit code 0 after the call finished, and the state file records the run
+// as finished (ok, status 200) with no checkpoint left.
+func TestSIGTERMRecordsTheRun(t *testing.T) {
+	stub := startStub(t)
+	tasks := writeFile(t, `
+tasks:
+  - name: drain-purchases
+    every: 1h
+    run_on_start: true
+    request: {service: backend, path: /check_expired_purchases, query: {n_purchases: "50"}}
+    paginate: {mode: drain, size: 50, size_field: n_purchases, result: purchase_pks}
+`)
+	state := filepath.Join(t.TempDir(), "state.db")
+	stub.Inject("/check_expired_purchases", mojodexstub.Fault{}, mojodexstub.Fault{Delay: 1500 * time.Millisecond})
+	cmd := command(t, stub, "run", "--tasks", tasks)
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitFor(t, "page 2 in flight", func() bool { return len(stub.CallsTo("/check_expired_purchases")) >= 2 })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	st, err := store.OpenBolt(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts, err := st.Load("drain-purchases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts.Runs) != 1 || ts.Runs[0].Outcome != "ok" || ts.Runs[0].Pages != 2 || ts.Runs[0].Status != 200 || ts.Checkpoint != nil {
+		t.Errorf("stored state %+v, want one ok run of 2 pages and no checkpoint", ts)
+	}
+}
+
+// A corrupt state file stops the start with an error naming the file; the
+// file is left as it was.
+func TestCorruptStateFileIsAnError(t *testing.T) {
+	stub := startStub(t)
+	state := writeFile(t, "this is not a database, and must not be reset\n")
+	cmd := command(t, stub, "run")
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("run started on a corrupt state file:\n%s", out)
+	}
+	if !strings.Contains(string(out), state) || !strings.Contains(string(out), "MOJODEX_SCHEDULER_STATE") {
+		t.Errorf("error does not name the file and the variable:\n%s", out)
+	}
+}
+
+// The metrics endpoint exposes runs, lateness, API calls, task states and
+// health after a few runs; values are checked, not only names.
+func TestMetricsAndHealth(t *testing.T) {
+	stub := startStub(t)
+	tasks := writeFile(t, `
+tasks:
+  - name: quick-todos
+    every: 1s
+    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
+  - name: idle-hourly
+    every: 1h
+    request: {service: background, path: /reschedule_todo, auth: false, result: todo_pks}
+`)
+	addr := freeAddr(t)
+	cmd := command(t, stub, "run", "--tasks", tasks)
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+addr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitFor(t, "readiness", func() bool { code, _ := get("/readyz"); return code == 200 })
+	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
+		t.Errorf("/healthz: %d %q", code, body)
+	}
+	var body string
+	waitFor(t, "three runs in /metrics", func() bool {
+		_, body = get("/metrics")
+		return strings.Contains(body, `mojodex_scheduler_runs_total{outcome="ok",task="quick-todos"} 3`)
+	})
+	value := func(series string) float64 {
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
+		m := re.FindStringSubmatch(body)
+		if m == nil {
+			t.Errorf("no series %s in /metrics", series)
+			return -1
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	if v := value(`mojodex_scheduler_runs_total{outcome="ok",task="quick-todos"}`); v < 3 {
+		t.Errorf("runs_total ok = %v, want >= 3", v)
+	}
+	if v := value(`mojodex_scheduler_fire_lateness_seconds_count{task="quick-todos"}`); v < 3 {
+		t.Errorf("lateness count = %v, want >= 3", v)
+	}
+	if v := value(`mojodex_scheduler_fire_lateness_seconds_bucket{task="quick-todos",le="0.1"}`); v < 3 {
+		t.Errorf("fires within 100 ms = %v, want every one of them", v)
+	}
+	if v := value(`mojodex_scheduler_api_calls_total{method="POST",path="/extract_todos",service="background",status="200"}`); v < 3 {
+		t.Errorf("api_calls_total = %v, want >= 3", v)
+	}
+	if v := value(`mojodex_scheduler_tasks{state="scheduled"}`) + value(`mojodex_scheduler_tasks{state="running"}`); v != 2 {
+		t.Errorf("tasks scheduled+running = %v, want 2", v)
+	}
+	if v := value(`mojodex_scheduler_tasks{state="failed"}`); v != 0 {
+		t.Errorf("failed tasks = %v", v)
+	}
+	if v := value(`mojodex_scheduler_task_restarts_total{task="quick-todos"}`); v != 0 {
+		t.Errorf("restarts = %v", v)
+	}
+	if t.Failed() {
+		sc := bufio.NewScanner(strings.NewReader(body))
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "mojodex_") {
+				fmt.Println(sc.Text())
+			}
+		}
+	}
+}
