@@ -19,6 +19,7 @@ const SupervisorTimeout = time.Second
 var States = []supervisor.State{
 	supervisor.StateScheduled,
 	supervisor.StateRunning,
+	supervisor.StatePaused,
 	supervisor.StateGated,
 	supervisor.StateRestarting,
 	supervisor.StateFailed,

@@ -68,6 +68,7 @@ mojodex_scheduler_task_restarts_total{task="b"} 0
 mojodex_scheduler_tasks{state="failed"} 0
 mojodex_scheduler_tasks{state="gated"} 0
 mojodex_scheduler_tasks{state="restarting"} 0
+mojodex_scheduler_tasks{state="paused"} 0
 mojodex_scheduler_tasks{state="running"} 0
 mojodex_scheduler_tasks{state="scheduled"} 2
 `
@@ -131,6 +132,7 @@ mojodex_scheduler_task_restarts_total{task="calm"} 0
 mojodex_scheduler_tasks{state="failed"} 0
 mojodex_scheduler_tasks{state="gated"} 0
 mojodex_scheduler_tasks{state="restarting"} 0
+mojodex_scheduler_tasks{state="paused"} 0
 mojodex_scheduler_tasks{state="running"} 0
 mojodex_scheduler_tasks{state="scheduled"} 2
 `
@@ -236,6 +238,7 @@ mojodex_scheduler_task_restarts_total{task="z"} 2
 mojodex_scheduler_tasks{state="failed"} 2
 mojodex_scheduler_tasks{state="gated"} 1
 mojodex_scheduler_tasks{state="restarting"} 1
+mojodex_scheduler_tasks{state="paused"} 0
 mojodex_scheduler_tasks{state="running"} 0
 mojodex_scheduler_tasks{state="scheduled"} 0
 `)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -380,6 +381,60 @@ func TestBackendDownThenUp(t *testing.T) {
 		}
 		if st := sys.list()[spec.Name]; st.State != supervisor.StateScheduled || st.Restarts != 0 {
 			t.Errorf("state %s restarts %d", st.State, st.Restarts)
+		}
+	})
+}
+
+// stallingObserver blocks the task actor inside its first Fired call, as a
+// stalled process (or a wall clock jumping forward) would.
+type stallingObserver struct {
+	*recorder
+	stalled atomic.Bool
+	stall   time.Duration
+}
+
+func (o *stallingObserver) Fired(name string, slot time.Time, lateness time.Duration) {
+	o.recorder.Fired(name, slot, lateness)
+	if o.stalled.CompareAndSwap(false, true) {
+		time.Sleep(o.stall)
+	}
+}
+
+// Fault: the task actor is stalled for 4.5 periods while it starts a run,
+// as a stalled process or a wall clock jumping forward would. Asserted: the
+// fire that was already due during the stall finds the run in progress and
+// is skipped (overlap); the slots that passed meanwhile are counted as
+// missed, not fired; no slot fires twice and the following slots are on
+// time again.
+func TestStallSkipsMissedSlotsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		t0 := time.Now()
+		obs := &stallingObserver{recorder: &recorder{}, stall: 270 * time.Second}
+		producer, err := supervisor.New([]task.Spec{jobSpec("stalled", time.Minute, noop)}, nil, supervisor.WithObserver(obs))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys := startSystemWith(t, producer, obs.recorder)
+		defer sys.stop()
+		time.Sleep(10*time.Minute + time.Second)
+		synctest.Wait()
+		got := slotsOf(obs.firesOf("stalled"), t0)
+		// 1m fires and stalls until 5m30s; the 2m fire, delivered then, meets
+		// the 1m run still in progress; 3m, 4m and 5m passed unfired; then
+		// 6m ... 10m on time.
+		if want := minutes(1, 6, 7, 8, 9, 10); !slices.Equal(got, want) {
+			t.Errorf("fired slots %v, want %v", got, want)
+		}
+		if obs.missed != 3 {
+			t.Errorf("%d missed slots counted, want 3", obs.missed)
+		}
+		if skips := obs.skipsSnapshot(); len(skips) != 1 || !strings.Contains(skips[0], "in progress") {
+			t.Errorf("skips %q, want the 2m fire skipped for overlap", skips)
+		}
+		for _, f := range obs.firesOf("stalled")[1:] {
+			if f.lateness != 0 {
+				t.Errorf("slot %v late by %v after the stall", f.slot.Sub(t0), f.lateness)
+			}
 		}
 	})
 }

@@ -169,6 +169,13 @@ func startSystem(t testing.TB, specs []task.Spec, client *apiclient.Client, opts
 	if err != nil {
 		t.Fatalf("supervisor.New: %v", err)
 	}
+	return startSystemWith(t, producer, rec)
+}
+
+// startSystemWith spawns a supervisor built by the caller; rec is the
+// observer it was given.
+func startSystemWith(t testing.TB, producer actor.Producer, rec *recorder) *system {
+	t.Helper()
 	engine, err := actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
