@@ -82,13 +82,6 @@ type Resume struct{}
 // a call in flight will never be answered, so the run fails.
 type APIRestarted struct{}
 
-// Armed reports to the parent when the actor's timer will fire next.
-type Armed struct {
-	Task string
-	Gen  uint64
-	Next time.Time
-}
-
 // RunStarted reports to the parent that a run started.
 type RunStarted struct {
 	Task string

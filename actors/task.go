@@ -281,7 +281,6 @@ func (t *taskActor) arm(next time.Time) {
 	t.timer = time.AfterFunc(time.Until(next.Add(t.jitter)), func() {
 		engine.Send(self, fire{seq: seq, slot: next})
 	})
-	t.tell(Armed{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Next: next.Add(t.jitter)})
 }
 
 // rearm arms the slot after the one firing now. Slots that have already

@@ -210,7 +210,6 @@ type entry struct {
 	gen      uint64
 	pid      *actor.PID
 	state    State
-	next     time.Time
 	history  []actors.RunRecord
 	fails    failures
 	restarts int
@@ -258,10 +257,6 @@ func (s *supervisor) Receive(c *actor.Context) {
 	switch m := c.Message().(type) {
 	case actor.Started:
 		s.onStarted(c)
-	case actors.Armed:
-		if e := s.current(m.Task, m.Gen); e != nil {
-			e.next = m.Next
-		}
 	case actors.RunStarted:
 		if e := s.current(m.Task, m.Gen); e != nil {
 			e.state = StateRunning
@@ -486,8 +481,18 @@ func (s *supervisor) status(e *entry, history bool) TaskStatus {
 	if e.sched != nil {
 		st.Schedule = e.sched.String()
 	}
-	if e.state != StateFailed && e.state != StateRestarting && e.state != StatePaused {
-		st.Next = e.next
+	if e.sched != nil && !s.opts.manual && e.state != StateFailed && e.state != StateRestarting && e.state != StatePaused {
+		// The slot the task actor has armed: computed here rather than
+		// reported by the actor on every fire, which keeps the supervisor's
+		// inbox out of the per-fire path.
+		j := e.spec.JitterDelay()
+		from := time.Now().Add(-j)
+		if from.Before(e.notBefore) {
+			from = e.notBefore
+		}
+		if n := e.sched.Next(from); !n.IsZero() {
+			st.Next = n.Add(j)
+		}
 	}
 	if n := len(e.history); n > 0 {
 		last := e.history[n-1]
