@@ -34,7 +34,7 @@ func spawnSupervisor(t *testing.T, engine *actor.Engine, specs []task.Spec, opts
 	if err != nil {
 		t.Fatalf("supervisor.New: %v", err)
 	}
-	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID))
+	pid := supervisor.Spawn(engine, producer)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -108,7 +108,13 @@ func (m *Memory) RecordRun(task string, r Run) error {
 	defer m.mu.Unlock()
 	r = normalizeRun(r)
 	st := m.task(task, true)
-	st.Runs = appendRun(st.Runs, r)
+	// In place: Load hands out copies, so the slice is never shared.
+	if len(st.Runs) < HistorySize {
+		st.Runs = append(st.Runs, r)
+	} else {
+		copy(st.Runs, st.Runs[1:])
+		st.Runs[len(st.Runs)-1] = r
+	}
 	if st.Checkpoint != nil && st.Checkpoint.Slot.Equal(r.Slot) {
 		st.Checkpoint = nil
 	}

@@ -3,7 +3,6 @@ package supervisor_test
 import (
 	"context"
 	"fmt"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -180,7 +179,7 @@ func startSystemWith(t testing.TB, producer actor.Producer, rec *recorder) *syst
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}
-	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID), actor.WithMaxRestarts(math.MaxInt32))
+	pid := supervisor.Spawn(engine, producer)
 	return &system{t: t, engine: engine, pid: pid, rec: rec}
 }
 

@@ -18,12 +18,14 @@ type RestartPolicy struct {
 	Window time.Duration
 }
 
-// DefaultRestartPolicy is 1s doubling to 5m, failed after more than 5
-// failures in 10 minutes.
-var DefaultRestartPolicy = RestartPolicy{Initial: time.Second, Max: 5 * time.Minute, MaxFailures: 5, Window: 10 * time.Minute}
+// DefaultRestartPolicy returns the default policy: 1s doubling to 5m, failed
+// after more than 5 failures in 10 minutes.
+func DefaultRestartPolicy() RestartPolicy {
+	return RestartPolicy{Initial: time.Second, Max: 5 * time.Minute, MaxFailures: 5, Window: 10 * time.Minute}
+}
 
 func (p RestartPolicy) withDefaults() RestartPolicy {
-	d := DefaultRestartPolicy
+	d := DefaultRestartPolicy()
 	if p.Initial > 0 {
 		d.Initial = p.Initial
 	}

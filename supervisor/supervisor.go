@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"runtime/debug"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
@@ -29,6 +30,13 @@ const (
 	Kind = "mojodex-scheduler"
 	ID   = "supervisor"
 )
+
+// Spawn spawns the supervisor built by New into engine at its stable
+// address (Kind/ID), with hollywood's restart budget out of the way (a
+// budget that runs out crashes the process).
+func Spawn(engine *actor.Engine, producer actor.Producer) *actor.PID {
+	return engine.Spawn(producer, Kind, actor.WithID(ID), actor.WithMaxRestarts(math.MaxInt32))
+}
 
 // HistorySize is how many runs are kept per task.
 const HistorySize = 20
@@ -254,6 +262,15 @@ type supervisor struct {
 }
 
 func (s *supervisor) Receive(c *actor.Context) {
+	// A panic here would reach hollywood, whose restart would run Started
+	// again over live children, and whose restart budget crashes the
+	// process when exhausted: log it and drop the message instead.
+	defer func() {
+		if v := recover(); v != nil {
+			s.log.Error().Str("panic", fmt.Sprint(v)).Str("stack", string(debug.Stack())).
+				Str("message", fmt.Sprintf("%T", c.Message())).Msg("supervisor: a message made it panic; the message was dropped")
+		}
+	}()
 	switch m := c.Message().(type) {
 	case actor.Started:
 		s.onStarted(c)

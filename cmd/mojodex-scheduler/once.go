@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
 	"os"
 	"os/signal"
 	"slices"
@@ -72,7 +71,7 @@ func (o *onceCmd) Run(a *appEnv) error {
 	if err != nil {
 		return fmt.Errorf("actor engine: %w", err)
 	}
-	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID), actor.WithMaxRestarts(math.MaxInt32))
+	pid := supervisor.Spawn(engine, producer)
 	defer func() { <-engine.Poison(pid).Done() }()
 
 	for _, s := range selected {

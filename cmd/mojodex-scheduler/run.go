@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -158,7 +157,7 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID), actor.WithMaxRestarts(math.MaxInt32))
+	pid := supervisor.Spawn(engine, producer)
 	if err := m.WatchSupervisor(engine, pid); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
