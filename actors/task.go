@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"time"
 
@@ -28,8 +29,9 @@ const snippetLen = 200
 
 // TaskConfig configures one incarnation of a task actor.
 type TaskConfig struct {
-	// Spec is the task (normalized and validated).
-	Spec task.Spec
+	// Spec is the task (normalized and validated); it must not change while
+	// the actor runs.
+	Spec *task.Spec
 	// Schedule yields the fire instants (built by the supervisor, which owns
 	// the anchor so that a restarted actor keeps the same slots).
 	Schedule schedule.Schedule
@@ -63,15 +65,14 @@ type TaskConfig struct {
 
 // NewTask returns the producer of a task actor.
 func NewTask(cfg TaskConfig) actor.Producer {
+	c := &cfg // one copy, shared by the producer and the actor it makes
 	return func() actor.Receiver {
 		return &taskActor{
-			cfg:    cfg,
+			cfg:    c,
+			log:    &c.Logger,
 			gate:   cfg.Gate,
 			paused: cfg.Paused,
 			jitter: cfg.Spec.JitterDelay(),
-			runs:   make(map[uint64]*run, 1),
-			calls:  make(map[uint64]*run, 1),
-			log:    cfg.Logger.With().Str("task", cfg.Spec.Name).Logger(),
 		}
 	}
 }
@@ -108,8 +109,10 @@ type pendingFire struct {
 }
 
 type taskActor struct {
-	cfg    TaskConfig
-	log    zerolog.Logger
+	cfg *TaskConfig
+	// log is the shared logger: the "task" field is added per event, since
+	// a sub-logger would hold a 500-byte context buffer in every task actor.
+	log    *zerolog.Logger
 	engine *actor.Engine
 	self   *actor.PID
 	parent *actor.PID
@@ -117,14 +120,12 @@ type taskActor struct {
 
 	timer *time.Timer
 	seq   uint64 // arms of the timer; a fire of an older arm is stale
-	next  time.Time
 
 	gate     GateState
 	pending  *pendingFire // a fire waiting for the first gate probe
 	queued   *pendingFire // a fire waiting for the run in progress (overlap: queue_one)
 	nextRun  uint64
-	runs     map[uint64]*run
-	calls    map[uint64]*run
+	runs     []*run // runs in progress: one, or a few with overlap: allow
 	draining bool
 	paused   bool
 }
@@ -150,7 +151,7 @@ func (t *taskActor) Receive(c *actor.Context) {
 	case apiclient.Result:
 		t.onResult(m)
 	case jobDone:
-		r := t.runs[m.run]
+		r := t.runByID(m.run)
 		if r == nil {
 			return
 		}
@@ -167,7 +168,7 @@ func (t *taskActor) Receive(c *actor.Context) {
 	case APIRestarted:
 		for _, r := range t.runs {
 			if r.call != 0 {
-				delete(t.calls, r.call)
+				r.call = 0
 				t.finish(r, OutcomeFailed, errors.New("the API client was restarted while a call was in flight"))
 			}
 		}
@@ -175,14 +176,14 @@ func (t *taskActor) Receive(c *actor.Context) {
 		t.paused = true
 		t.stopTimer()
 		t.pending, t.queued = nil, nil
-		t.log.Info().Msg("paused")
+		t.log.Info().Str("task", t.cfg.Spec.Name).Msg("paused")
 	case Resume:
 		if t.paused && !t.draining {
 			t.paused = false
 			if !t.cfg.Manual {
 				t.arm(t.firstSlot(time.Now()))
 			}
-			t.log.Info().Time("next", t.next).Msg("resumed")
+			t.log.Info().Str("task", t.cfg.Spec.Name).Msg("resumed")
 		}
 	case Drain:
 		t.draining = true
@@ -211,7 +212,7 @@ func (t *taskActor) onStarted(c *actor.Context) {
 		t.resume(*cp)
 	}
 	if !t.cfg.CatchUp.IsZero() && !t.paused {
-		t.log.Info().Time("slot", t.cfg.CatchUp).Msg("firing the most recent missed slot once (misfire: once)")
+		t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", t.cfg.CatchUp).Msg("firing the most recent missed slot once (misfire: once)")
 		if t.claim(t.cfg.CatchUp) {
 			t.start(t.cfg.CatchUp, false)
 		}
@@ -219,6 +220,15 @@ func (t *taskActor) onStarted(c *actor.Context) {
 	if t.cfg.FireAtStart && !t.paused && t.claim(now) {
 		t.start(now, false)
 	}
+}
+
+func (t *taskActor) runByID(id uint64) *run {
+	for _, r := range t.runs {
+		if r.id == id {
+			return r
+		}
+	}
+	return nil
 }
 
 // firstSlot is the slot to arm when the actor starts or resumes: the first
@@ -238,7 +248,7 @@ func (t *taskActor) firstSlot(now time.Time) time.Time {
 // processed left the result, and the backend's view may have moved), so a
 // drain run starts its pagination over, still bounded by max_pages.
 func (t *taskActor) resume(cp store.Checkpoint) {
-	t.log.Info().Time("slot", cp.Slot).Int("pages_done", cp.Pages).Int("offset", cp.Offset).Str("mode", cp.Mode).
+	t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", cp.Slot).Int("pages_done", cp.Pages).Int("offset", cp.Offset).Str("mode", cp.Mode).
 		Msg("resuming a run interrupted by the previous process")
 	r := t.newRun(cp.Slot, false)
 	r.resumed = true
@@ -254,12 +264,12 @@ func (t *taskActor) claim(slot time.Time) bool {
 	ok, err := t.cfg.Store.Claim(t.cfg.Spec.Name, slot)
 	switch {
 	case err != nil:
-		t.log.Error().Err(err).Time("slot", slot).Msg("state store: cannot claim the slot; not firing it")
+		t.log.Error().Str("task", t.cfg.Spec.Name).Err(err).Time("slot", slot).Msg("state store: cannot claim the slot; not firing it")
 		rec := RunRecord{Task: t.cfg.Spec.Name, Slot: slot, Start: time.Now(), Outcome: OutcomeFailed, Err: fmt.Sprintf("state store: %v", err)}
 		t.report(rec)
 		return false
 	case !ok:
-		t.log.Warn().Time("slot", slot).Msg("slot already claimed; not firing it again")
+		t.log.Warn().Str("task", t.cfg.Spec.Name).Time("slot", slot).Msg("slot already claimed; not firing it again")
 		if t.cfg.Observer != nil {
 			t.cfg.Observer.Skipped(t.cfg.Spec.Name, slot, "slot already claimed")
 		}
@@ -272,12 +282,11 @@ func (t *taskActor) claim(slot time.Time) bool {
 func (t *taskActor) arm(next time.Time) {
 	t.stopTimer()
 	if next.IsZero() {
-		t.log.Warn().Msg("schedule has no further fire time; the task will not fire again")
+		t.log.Warn().Str("task", t.cfg.Spec.Name).Msg("schedule has no further fire time; the task will not fire again")
 		return
 	}
 	t.seq++
 	seq, engine, self := t.seq, t.engine, t.self
-	t.next = next
 	t.timer = time.AfterFunc(time.Until(next.Add(t.jitter)), func() {
 		engine.Send(self, fire{seq: seq, slot: next})
 	})
@@ -299,7 +308,7 @@ func (t *taskActor) rearm(slot time.Time) {
 		next = t.cfg.Schedule.Next(now)
 	}
 	if missed > 0 {
-		t.log.Warn().Int("missed_slots", missed).Time("slot", slot).Time("next", next).Msg("slots passed without firing; skipped to the next one")
+		t.log.Warn().Str("task", t.cfg.Spec.Name).Int("missed_slots", missed).Time("slot", slot).Time("next", next).Msg("slots passed without firing; skipped to the next one")
 		if t.cfg.Observer != nil {
 			t.cfg.Observer.Missed(t.cfg.Spec.Name, missed)
 		}
@@ -333,7 +342,7 @@ func (t *taskActor) start(slot time.Time, manual bool) (bool, string) {
 		case task.OverlapQueueOne:
 			if t.queued == nil {
 				t.queued = &pendingFire{slot: slot, manual: manual}
-				t.log.Info().Time("slot", slot).Msg("run in progress; this fire is queued (overlap: queue_one)")
+				t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", slot).Msg("run in progress; this fire is queued (overlap: queue_one)")
 				return true, ""
 			}
 			return t.skip(slot, manual, "the previous run is still in progress and one fire is already queued")
@@ -345,7 +354,7 @@ func (t *taskActor) start(slot time.Time, manual bool) (bool, string) {
 		switch {
 		case !t.gate.Known:
 			t.pending = &pendingFire{slot: slot, manual: manual}
-			t.log.Debug().Str("gate", string(t.cfg.Spec.EnabledIf)).Msg("fire waits for the first gate probe")
+			t.log.Debug().Str("task", t.cfg.Spec.Name).Str("gate", string(t.cfg.Spec.EnabledIf)).Msg("fire waits for the first gate probe")
 			t.tell(GateWaiting{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
 			return true, ""
 		case !t.gate.Open:
@@ -362,9 +371,9 @@ func (t *taskActor) gateClosed() string {
 }
 
 func (t *taskActor) skip(slot time.Time, manual bool, reason string) (bool, string) {
-	ev := t.log.Info()
+	ev := t.log.Info().Str("task", t.cfg.Spec.Name)
 	if len(t.runs) > 0 {
-		ev = t.log.Warn()
+		ev = t.log.Warn().Str("task", t.cfg.Spec.Name)
 	}
 	ev.Time("slot", slot).Bool("manual", manual).Str("reason", reason).Msg("fire skipped")
 	if t.cfg.Observer != nil {
@@ -409,12 +418,12 @@ func (t *taskActor) newRun(slot time.Time, manual bool) *run {
 
 // launch starts a run: its first (or next, when resumed) page, or its job.
 func (t *taskActor) launch(r *run) {
-	t.runs[r.id] = r
+	t.runs = append(t.runs, r)
 	lateness := r.start.Sub(r.due)
 	if r.manual || r.resumed || lateness < 0 {
 		lateness = 0
 	}
-	t.log.Info().Time("slot", r.slot).Dur("lateness", lateness).Bool("manual", r.manual).Bool("resumed", r.resumed).Msg("run started")
+	t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", r.slot).Dur("lateness", lateness).Bool("manual", r.manual).Bool("resumed", r.resumed).Msg("run started")
 	if t.cfg.Observer != nil {
 		t.cfg.Observer.Fired(t.cfg.Spec.Name, r.slot, lateness)
 	}
@@ -473,7 +482,6 @@ func (t *taskActor) sendPage(r *run) {
 		}
 	}
 	r.call = t.callID(r)
-	t.calls[r.call] = r
 	t.engine.SendWithSender(t.cfg.API, apiclient.Call{
 		ID: r.call,
 		Request: apiclient.Request{
@@ -492,12 +500,16 @@ func (t *taskActor) sendPage(r *run) {
 }
 
 func (t *taskActor) onResult(res apiclient.Result) {
-	r := t.calls[res.ID]
+	var r *run
+	for _, c := range t.runs {
+		if c.call != 0 && c.call == res.ID {
+			r = c
+		}
+	}
 	if r == nil {
-		t.log.Debug().Uint64("call", res.ID).Msg("dropped a reply to an earlier run")
+		t.log.Debug().Str("task", t.cfg.Spec.Name).Uint64("call", res.ID).Msg("dropped a reply to an earlier run")
 		return
 	}
-	delete(t.calls, res.ID)
 	r.call = 0
 	r.pages++
 	r.status = res.Response.Status
@@ -534,14 +546,14 @@ func (t *taskActor) onResult(res apiclient.Result) {
 	if !r.manual {
 		cp := store.Checkpoint{Slot: r.slot, Mode: string(p.Mode), Pages: r.pages, Offset: r.offset, Items: r.items}
 		if err := t.cfg.Store.SaveCheckpoint(t.cfg.Spec.Name, cp); err != nil {
-			t.log.Error().Err(err).Msg("state store: cannot save the pagination checkpoint")
+			t.log.Error().Str("task", t.cfg.Spec.Name).Err(err).Msg("state store: cannot save the pagination checkpoint")
 		}
 	}
 	t.sendPage(r)
 }
 
 func (t *taskActor) finish(r *run, outcome Outcome, err error) {
-	delete(t.runs, r.id)
+	t.runs = slices.DeleteFunc(t.runs, func(c *run) bool { return c == r })
 	rec := RunRecord{
 		Task:     t.cfg.Spec.Name,
 		Slot:     r.slot,
@@ -559,10 +571,10 @@ func (t *taskActor) finish(r *run, outcome Outcome, err error) {
 	if r.cancel != nil {
 		r.cancel()
 	}
-	ev := t.log.Info()
+	ev := t.log.Info().Str("task", t.cfg.Spec.Name)
 	if err != nil {
 		rec.Err = err.Error()
-		ev = t.log.Error().Err(err)
+		ev = t.log.Error().Str("task", t.cfg.Spec.Name).Err(err)
 	}
 	ev.Time("slot", rec.Slot).Str("outcome", string(outcome)).Int("pages", rec.Pages).Int("items", rec.Items).
 		Int("status", rec.Status).Dur("duration", rec.Duration).Msg("run finished")
@@ -579,7 +591,7 @@ func (t *taskActor) finish(r *run, outcome Outcome, err error) {
 // report stores a run record and tells the observer and the parent.
 func (t *taskActor) report(rec RunRecord) {
 	if err := t.cfg.Store.RecordRun(t.cfg.Spec.Name, ToStore(rec)); err != nil {
-		t.log.Error().Err(err).Msg("state store: cannot record the run")
+		t.log.Error().Str("task", t.cfg.Spec.Name).Err(err).Msg("state store: cannot record the run")
 	}
 	if t.cfg.Observer != nil {
 		t.cfg.Observer.RunFinished(rec)

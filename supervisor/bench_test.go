@@ -2,6 +2,7 @@ package supervisor_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -44,4 +45,28 @@ func BenchmarkFireLateness(b *testing.B) {
 			b.ReportMetric(float64(len(lat))/elapsed.Seconds(), "fires/s")
 		})
 	}
+}
+
+// BenchmarkMemoryPerTask spawns N idle fixed-rate tasks and reports the heap
+// they hold, per task (the actor, its timer and inbox, the supervisor's
+// entry and the in-memory store's state).
+func BenchmarkMemoryPerTask(b *testing.B) {
+	const n = 100_000
+	specs := make([]task.Spec, n)
+	for i := range specs {
+		specs[i] = jobSpec(fmt.Sprintf("task-%d", i), time.Minute, noop)
+	}
+	var perTask float64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		sys := startSystem(b, specs, nil)
+		sys.list() // every task spawned
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perTask = float64(after.HeapInuse-before.HeapInuse) / n
+		sys.stop()
+	}
+	b.ReportMetric(perTask, "heap-B/task")
 }

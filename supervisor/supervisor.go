@@ -41,9 +41,10 @@ func Spawn(engine *actor.Engine, producer actor.Producer) *actor.PID {
 // HistorySize is how many runs are kept per task.
 const HistorySize = 20
 
-// taskInbox is the inbox size of a task actor: a handful of messages at a
-// time, so a small inbox keeps the per-task memory low.
-const taskInbox = 16
+// taskInbox is the initial inbox size of a task actor: it holds a handful
+// of messages at a time (hollywood doubles a full inbox), and a small inbox
+// keeps the per-task memory low.
+const taskInbox = 4
 
 // maxMissedCount bounds the count of slots missed while no process ran.
 const maxMissedCount = 100_000
@@ -213,7 +214,7 @@ type TaskStatus struct {
 }
 
 type entry struct {
-	spec     task.Spec
+	spec     *task.Spec // shared with the task actor; never modified
 	sched    schedule.Schedule
 	gen      uint64
 	pid      *actor.PID
@@ -353,7 +354,8 @@ func (s *supervisor) onStarted(c *actor.Context) {
 		s.spawnAPI(c)
 	}
 	ups := make(map[string]startup, len(s.specs))
-	for _, spec := range s.specs {
+	for i := range s.specs {
+		spec := &s.specs[i]
 		e, up, err := s.prepare(spec, start)
 		if err != nil { // kept visible rather than dropped
 			s.log.Error().Err(err).Str("task", spec.Name).Msg("task cannot start")
@@ -397,7 +399,7 @@ type startup struct {
 // anchor of a fixed-rate schedule (kept across restarts, so slots do not
 // move), the paused flag, the run history, the misfire decision and the
 // checkpoint of an interrupted run.
-func (s *supervisor) prepare(spec task.Spec, now time.Time) (*entry, startup, error) {
+func (s *supervisor) prepare(spec *task.Spec, now time.Time) (*entry, startup, error) {
 	name := spec.Name
 	st, err := s.opts.store.Load(name)
 	if err != nil {
@@ -759,8 +761,9 @@ func (s *supervisor) onReload(c *actor.Context, specs []task.Spec) ReloadReply {
 		up    startup
 	}
 	plan := make(map[string]planned, len(specs))
-	for _, spec := range specs {
-		if old, ok := s.tasks[spec.Name]; ok && sameSpec(old.spec, spec) && old.state != StateFailed {
+	for i := range specs {
+		spec := &specs[i]
+		if old, ok := s.tasks[spec.Name]; ok && sameSpec(*old.spec, *spec) && old.state != StateFailed {
 			plan[spec.Name] = planned{}
 			continue
 		}
