@@ -16,8 +16,8 @@ help: ## list the targets
 build: ## build the binary into bin/
 	$(GO) build -o $(BIN) ./cmd/mojodex-scheduler
 
-run: ## run the scheduler against its built-in stub of the Mojodex services (run --demo)
-	$(GO) run ./cmd/mojodex-scheduler run --demo
+run: build ## run the scheduler against its built-in stub of the Mojodex services (run --demo)
+	$(BIN) run --demo
 
 test: ## run every test with the race detector (includes end-to-end tests of the binary)
 	$(GO) test -race -count=1 ./...
