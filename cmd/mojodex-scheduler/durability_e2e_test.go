@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -241,5 +242,60 @@ tasks:
 				fmt.Println(sc.Text())
 			}
 		}
+	}
+}
+
+// SIGHUP re-reads the task file: a new task starts firing, a removed one
+// stops; an invalid file is refused and changes nothing.
+func TestSIGHUPReloadsTaskFile(t *testing.T) {
+	stub := startStub(t)
+	tasks := writeFile(t, `
+tasks:
+  - name: todos
+    every: 1s
+    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
+`)
+	cmd := command(t, stub, "run", "--tasks", tasks)
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	waitFor(t, "a first call", func() bool { return len(stub.CallsTo("/extract_todos")) >= 1 })
+
+	// An invalid file: refused, the running set is unchanged.
+	if err := os.WriteFile(tasks, []byte("tasks:\n  - name: Bad_Name\n    every: 1s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refusal", func() bool { return strings.Contains(logs.String(), "reload refused") })
+	before := len(stub.CallsTo("/extract_todos"))
+	waitFor(t, "todos still firing", func() bool { return len(stub.CallsTo("/extract_todos")) > before })
+
+	// A valid file: todos removed, relaunch added.
+	if err := os.WriteFile(tasks, []byte(`
+tasks:
+  - name: relaunch
+    every: 1s
+    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), `"message":"task set reloaded"`) })
+	stopped := len(stub.CallsTo("/extract_todos"))
+	waitFor(t, "two calls of the new task", func() bool {
+		return len(stub.CallsTo("/relaunch_locked_workflow_step_executions")) >= 2
+	})
+	if n := len(stub.CallsTo("/extract_todos")); n > stopped+1 {
+		t.Errorf("the removed task kept firing: %d calls after the reload, had %d", n, stopped)
 	}
 }
