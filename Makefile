@@ -8,7 +8,7 @@ PROTOC_GEN_GO ?= $(shell $(GO) env GOPATH)/bin/protoc-gen-go
 PROTOC_GEN_GO_VERSION ?= v1.36.12
 PROTO_FILES := proto/mojodex/scheduler/control/v1/control.proto
 
-.PHONY: help build run test test-short lint bench tools proto proto-tools clean
+.PHONY: help build run test test-short lint bench bench-short microbench tools proto proto-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -30,8 +30,18 @@ lint: tools ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-bench: ## run the benchmarks
+BENCH_FLAGS ?=
+
+bench: ## the benchmark harness (bench/, several minutes): every scenario x scheduler, one process each; see docs/benchmarks.md
+	cd bench && $(GO) build -o bin/schedbench ./cmd/schedbench && \
+		bin/schedbench -all -out results -plot ../docs/benchmarks-lateness.png $(BENCH_FLAGS)
+
+microbench: ## the Go microbenchmarks of the main module (schedule maths, lateness, memory per task, store, API client)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-short: ## the benchmark harness in short mode (about a minute; CI runs it to catch breakage)
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) build -o bin/schedbench ./cmd/schedbench && \
+		bin/schedbench -all -short -out results-short -plot results-short/lateness.png $(BENCH_FLAGS)
 
 tools: ## install staticcheck if it is missing
 	@test -x $(STATICCHECK) || $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
