@@ -38,8 +38,9 @@ func Spawn(engine *actor.Engine, producer actor.Producer) *actor.PID {
 	return engine.Spawn(producer, Kind, actor.WithID(ID), actor.WithMaxRestarts(math.MaxInt32))
 }
 
-// HistorySize is how many runs are kept per task.
-const HistorySize = 20
+// HistorySize is how many runs GetTask returns: the state store keeps that
+// many per task.
+const HistorySize = store.HistorySize
 
 // taskInbox is the initial inbox size of a task actor: it holds a handful
 // of messages at a time (hollywood doubles a full inbox), and a small inbox
@@ -219,7 +220,7 @@ type entry struct {
 	gen      uint64
 	pid      *actor.PID
 	state    State
-	history  []actors.RunRecord
+	last     *actors.RunRecord // the latest run; the history is in the store
 	fails    failures
 	restarts int
 	respawn  *time.Timer
@@ -281,10 +282,8 @@ func (s *supervisor) Receive(c *actor.Context) {
 		}
 	case actors.RunFinished:
 		if e := s.current(m.Record.Task, m.Gen); e != nil {
-			e.history = append(e.history, m.Record)
-			if len(e.history) > HistorySize {
-				e.history = append(e.history[:0], e.history[len(e.history)-HistorySize:]...)
-			}
+			rec := m.Record
+			e.last = &rec
 			e.state = s.idleState(e)
 		}
 	case actors.GateWaiting:
@@ -419,8 +418,9 @@ func (s *supervisor) prepare(spec *task.Spec, now time.Time) (*entry, startup, e
 	if st.LastSlot.After(e.notBefore) {
 		e.notBefore = st.LastSlot
 	}
-	for _, r := range st.Runs {
-		e.history = append(e.history, actors.FromStore(name, r))
+	if n := len(st.Runs); n > 0 {
+		last := actors.FromStore(name, st.Runs[n-1])
+		e.last = &last
 	}
 	up := startup{fireAtStart: spec.RunOnStart}
 	if s.opts.manual || st.Paused {
@@ -513,12 +513,20 @@ func (s *supervisor) status(e *entry, history bool) TaskStatus {
 			st.Next = n.Add(j)
 		}
 	}
-	if n := len(e.history); n > 0 {
-		last := e.history[n-1]
+	if e.last != nil {
+		last := *e.last
 		st.LastRun = &last
 	}
 	if history {
-		st.History = append([]actors.RunRecord(nil), e.history...)
+		// The store keeps the last HistorySize runs; the supervisor keeps
+		// only the latest, so a task costs no history in memory twice.
+		stored, err := s.opts.store.Load(e.spec.Name)
+		if err != nil {
+			s.log.Error().Err(err).Str("task", e.spec.Name).Msg("state store: cannot read the run history")
+		}
+		for _, r := range stored.Runs {
+			st.History = append(st.History, actors.FromStore(e.spec.Name, r))
+		}
 	}
 	return st
 }
