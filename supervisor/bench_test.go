@@ -10,21 +10,36 @@ import (
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
-// BenchmarkFireLateness runs N in-process no-op tasks every 100 ms on the
-// real clock for the benchmark time and reports how late fires landed
-// against their due time (p50, p99, max, in ms) and the fires per second.
-// The scheduler is measured, not HTTP.
+// BenchmarkFireLateness runs N in-process no-op tasks on the real clock for
+// the benchmark time and reports how late fires landed against their due
+// time (p50, p99, max, in ms) and the fires per second. The scheduler is
+// measured, not HTTP. "burst" gives every task the same slots (N fires due
+// at one instant, every 100 ms); "spread" runs N tasks every second with a
+// jitter of up to 999 ms (Spec.Jitter), so the same N fires a second arrive
+// spread over the period.
 func BenchmarkFireLateness(b *testing.B) {
-	for _, n := range []int{10, 1000, 10000} {
-		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
-			specs := make([]task.Spec, n)
+	cases := []struct {
+		name   string
+		n      int
+		period time.Duration
+		jitter time.Duration
+	}{
+		{"burst/tasks=10", 10, 100 * time.Millisecond, 0},
+		{"burst/tasks=1000", 1000, 100 * time.Millisecond, 0},
+		{"spread/tasks=1000", 1000, time.Second, 999 * time.Millisecond},
+		{"spread/tasks=10000", 10000, time.Second, 999 * time.Millisecond},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			specs := make([]task.Spec, tc.n)
 			for i := range specs {
-				specs[i] = jobSpec(fmt.Sprintf("task-%d", i), 100*time.Millisecond, noop)
+				specs[i] = jobSpec(fmt.Sprintf("task-%d", i), tc.period, noop)
+				specs[i].Jitter = tc.jitter
 			}
 			sys := startSystem(b, specs, nil)
 			began := time.Now()
 			for b.Loop() {
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(tc.period)
 			}
 			elapsed := time.Since(began)
 			sys.stop()
