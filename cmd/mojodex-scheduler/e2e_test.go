@@ -146,7 +146,7 @@ tasks:
 		t.Errorf("calls: %d, last status %d; want 3 with the slow one answered 200", len(calls), calls[len(calls)-1].Status)
 	}
 	// Fires were one second apart on their slots.
-	if gap := calls[1].At.Sub(calls[0].At); gap < 900*time.Millisecond || gap > 1100*time.Millisecond {
+	if gap := calls[1].At.Sub(calls[0].At); gap < 800*time.Millisecond || gap > 1200*time.Millisecond {
 		t.Errorf("calls %v apart, want 1s", gap)
 	}
 	logs := stderr.String()
