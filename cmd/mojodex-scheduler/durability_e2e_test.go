@@ -82,15 +82,7 @@ tasks:
 		t.Errorf("no resume in the logs:\n%s", logs.String())
 	}
 
-	st, err := store.OpenBolt(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ts, err := st.Load("home-chat")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := storedState(t, state, "home-chat")
 	if ts.Checkpoint != nil {
 		t.Errorf("a checkpoint was left behind: %+v", ts.Checkpoint)
 	}
@@ -103,6 +95,21 @@ tasks:
 	if n := len(stub.CallsTo("/home_chat")); n != 4 {
 		t.Errorf("%d calls to /home_chat, want 4 (2 before the kill, 2 after)", n)
 	}
+}
+
+// storedState reads what a stopped process left in its state file for a task.
+func storedState(t *testing.T, path, taskName string) store.TaskState {
+	t.Helper()
+	st, err := store.OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ts, err := st.Load(taskName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }
 
 // Fault: SIGTERM while a call is in flight, with a state file. Asserted:
@@ -133,15 +140,7 @@ tasks:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
 	}
-	st, err := store.OpenBolt(state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	ts, err := st.Load("drain-purchases")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ts := storedState(t, state, "drain-purchases")
 	if len(ts.Runs) != 1 || ts.Runs[0].Outcome != "ok" || ts.Runs[0].Pages != 2 || ts.Runs[0].Status != 200 || ts.Checkpoint != nil {
 		t.Errorf("stored state %+v, want one ok run of 2 pages and no checkpoint", ts)
 	}
