@@ -93,6 +93,9 @@ type RunStarted struct {
 type RunFinished struct {
 	Gen    uint64
 	Record RunRecord
+	// Running is how many runs of the task are still in progress (a manual
+	// trigger skipped during a run reports 1).
+	Running int
 }
 
 // GateWaiting reports to the parent that a fire waits for, or was dropped by, the gate.

@@ -596,7 +596,7 @@ func (t *taskActor) report(rec RunRecord) {
 	if t.cfg.Observer != nil {
 		t.cfg.Observer.RunFinished(rec)
 	}
-	t.tell(RunFinished{Gen: t.cfg.Gen, Record: rec})
+	t.tell(RunFinished{Gen: t.cfg.Gen, Record: rec, Running: len(t.runs)})
 }
 
 // ToStore converts a run record to its stored form.

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
@@ -139,6 +140,31 @@ func TestReload(t *testing.T) {
 		}
 		if !slices.Equal(names, []string{"add", "keep", "change"}) {
 			t.Errorf("tasks after reload: %v", names)
+		}
+	})
+}
+
+// A manual trigger skipped because a run is in progress leaves the task
+// shown as running until that run ends.
+func TestSkippedTriggerKeepsRunningState(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		sys := startSystem(t, []task.Spec{jobSpec("slow", time.Minute, func(ctx context.Context) (int, error) {
+			return 0, sleep(ctx, 30*time.Second)
+		})}, nil)
+		defer sys.stop()
+		time.Sleep(time.Minute + time.Second)
+		synctest.Wait()
+		if r, ok := sys.request(supervisor.TriggerTask{Name: "slow"}).(actors.TriggerReply); !ok || r.Started {
+			t.Fatalf("trigger during a run: %+v", r)
+		}
+		synctest.Wait()
+		if st := sys.list()["slow"]; st.State != supervisor.StateRunning || st.LastRun == nil || st.LastRun.Outcome != actors.OutcomeSkipped {
+			t.Errorf("after a skipped trigger: state %s, last run %+v; want running, last run skipped", st.State, st.LastRun)
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		if st := sys.list()["slow"]; st.State != supervisor.StateScheduled {
+			t.Errorf("after the run: state %s, want scheduled", st.State)
 		}
 	})
 }

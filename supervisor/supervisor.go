@@ -284,7 +284,9 @@ func (s *supervisor) Receive(c *actor.Context) {
 		if e := s.current(m.Record.Task, m.Gen); e != nil {
 			rec := m.Record
 			e.last = &rec
-			e.state = s.idleState(e)
+			if m.Running == 0 {
+				e.state = s.idleState(e)
+			}
 		}
 	case actors.GateWaiting:
 		if e := s.current(m.Task, m.Gen); e != nil {
