@@ -111,16 +111,20 @@ func (a *appEnv) load(tasksPath string) (config.Config, []task.Spec, error) {
 	if tasksPath == "" {
 		tasksPath = cfg.Tasks
 	}
-	var specs []task.Spec
-	if tasksPath != "" {
-		specs, err = task.LoadFile(tasksPath)
-	} else {
-		specs, err = task.Defaults()
-	}
+	specs, err := loadTasks(tasksPath)
 	if err != nil {
 		return config.Config{}, nil, err
 	}
 	return cfg, specs, nil
+}
+
+// loadTasks reads the task file at path, or the embedded defaults when path
+// is empty.
+func loadTasks(path string) ([]task.Spec, error) {
+	if path == "" {
+		return task.Defaults()
+	}
+	return task.LoadFile(path)
 }
 
 // logger builds the process logger from LOG_LEVEL and LOG_FORMAT and routes

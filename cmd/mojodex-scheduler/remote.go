@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"github.com/anthdm/hollywood/remote"
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
-	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
 )
 
@@ -146,34 +144,4 @@ func newEngine(cfg config.Config, log zerolog.Logger) (*actor.Engine, error) {
 	log.Info().Str("addr", addr).Bool("mutual_tls", tlsCfg != nil).Bool("loopback", loopback).
 		Str("supervisor", e.Address()+"/"+supervisor.Kind+"/"+supervisor.ID).Msg("remote control endpoint listening")
 	return e, nil
-}
-
-// reloader returns the function that a remote reload calls: it reads the
-// task file (or the embedded defaults) again, as SIGHUP does.
-func (r *runCmd) reloader(cfg config.Config) func() ([]task.Spec, error) {
-	return func() ([]task.Spec, error) {
-		path := r.Tasks
-		if path == "" {
-			path = cfg.Tasks
-		}
-		var specs []task.Spec
-		var err error
-		if path != "" {
-			specs, err = task.LoadFile(path)
-		} else {
-			specs, err = task.Defaults()
-		}
-		if err != nil {
-			return nil, err
-		}
-		if r.Demo {
-			for i := range specs {
-				specs[i].RunOnStart = true
-			}
-		}
-		if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
-			return nil, errors.Join(errors.New("the new task set needs settings this process lacks"), err)
-		}
-		return specs, nil
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/metrics"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/store"
@@ -28,6 +29,35 @@ const demoSecret = "demo-scheduler-secret"
 type runCmd struct {
 	taskFlag
 	Demo bool `help:"Start a built-in stub of the Mojodex backend and background on loopback and run against it, every task firing at start."`
+}
+
+// reloader returns the function that SIGHUP and a remote reload call: it
+// reads the task file (or the embedded defaults) again.
+func (r *runCmd) reloader(cfg config.Config) func() ([]task.Spec, error) {
+	return func() ([]task.Spec, error) {
+		path := r.Tasks
+		if path == "" {
+			path = cfg.Tasks
+		}
+		specs, err := loadTasks(path)
+		if err != nil {
+			return nil, err
+		}
+		if r.Demo {
+			fireAtStart(specs)
+		}
+		if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
+			return nil, errors.Join(errors.New("the new task set needs settings this process lacks"), err)
+		}
+		return specs, nil
+	}
+}
+
+// fireAtStart makes every task fire as soon as it starts (the demo).
+func fireAtStart(specs []task.Spec) {
+	for i := range specs {
+		specs[i].RunOnStart = true
+	}
 }
 
 // reload hands the task set read again by the reloader to the supervisor
@@ -101,9 +131,7 @@ func (r *runCmd) Run(a *appEnv) error {
 		}
 		defer stub.Close()
 		cfg.BackendURI, cfg.BackgroundURI, cfg.Secret = stub.BackendURL(), stub.BackgroundURL(), demoSecret
-		for i := range specs {
-			specs[i].RunOnStart = true
-		}
+		fireAtStart(specs)
 		log.Info().Str("backend", cfg.BackendURI).Str("background", cfg.BackgroundURI).
 			Msg("demo: serving a stub of the Mojodex services on loopback; every task fires now, then on its schedule")
 	}
