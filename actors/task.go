@@ -21,8 +21,9 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// maxMissedCount bounds the loop that counts slots missed after a stall.
-const maxMissedCount = 100_000
+// MaxMissedCount bounds the count of missed slots reported at once (after a
+// stall, or while no process ran); slots beyond it are still skipped.
+const MaxMissedCount = 100_000
 
 // snippetLen is how much of a bad reply goes into errors and logs.
 const snippetLen = 200
@@ -297,16 +298,11 @@ func (t *taskActor) arm(next time.Time) {
 // and skipped: the next slot is always computed from the schedule, never
 // from when this run ends, so firing does not drift.
 func (t *taskActor) rearm(slot time.Time) {
-	now := time.Now()
-	next := t.cfg.Schedule.Next(slot)
-	missed := 0
-	for !next.IsZero() && !next.Add(t.jitter).After(now) && missed < maxMissedCount {
-		missed++
-		next = t.cfg.Schedule.Next(next)
+	latest, missed := schedule.Missed(t.cfg.Schedule, slot, time.Now().Add(-t.jitter), MaxMissedCount)
+	if missed == 0 {
+		latest = slot
 	}
-	if missed == maxMissedCount {
-		next = t.cfg.Schedule.Next(now)
-	}
+	next := t.cfg.Schedule.Next(latest)
 	if missed > 0 {
 		t.log.Warn().Str("task", t.cfg.Spec.Name).Int("missed_slots", missed).Time("slot", slot).Time("next", next).Msg("slots passed without firing; skipped to the next one")
 		if t.cfg.Observer != nil {

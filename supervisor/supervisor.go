@@ -47,8 +47,6 @@ const HistorySize = store.HistorySize
 // keeps the per-task memory low.
 const taskInbox = 4
 
-// maxMissedCount bounds the count of slots missed while no process ran.
-const maxMissedCount = 100_000
 
 // apiName names the API-client actor in Crashed reports.
 const apiName = "api-client"
@@ -431,7 +429,7 @@ func (s *supervisor) prepare(spec *task.Spec, now time.Time) (*entry, startup, e
 	up.resume = st.Checkpoint
 	if !st.LastSlot.IsZero() {
 		// Slots whose (jittered) fire time passed while no process ran.
-		latest, n := schedule.Missed(sched, st.LastSlot, now.Add(-spec.JitterDelay()), maxMissedCount)
+		latest, n := schedule.Missed(sched, st.LastSlot, now.Add(-spec.JitterDelay()), actors.MaxMissedCount)
 		if n > 0 {
 			ev := s.log.Warn().Str("task", name).Int("missed_slots", n).Time("latest", latest).Str("misfire", string(spec.Misfire))
 			if spec.Misfire == task.MisfireOnce && (spec.MisfireGrace == 0 || now.Sub(latest) <= spec.MisfireGrace) {
