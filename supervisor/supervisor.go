@@ -47,7 +47,6 @@ const HistorySize = store.HistorySize
 // keeps the per-task memory low.
 const taskInbox = 4
 
-
 // apiName names the API-client actor in Crashed reports.
 const apiName = "api-client"
 
