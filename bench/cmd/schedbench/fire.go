@@ -169,7 +169,7 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 	if err != nil {
 		return started{}, err
 	}
-	pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID))
+	pid := supervisor.Spawn(engine, producer)
 	stop := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()

@@ -64,7 +64,7 @@ func runIdle(scheduler string, window, warmup time.Duration, p profiles) harness
 			res.Error = err.Error()
 			return res
 		}
-		pid := engine.Spawn(producer, supervisor.Kind, actor.WithID(supervisor.ID))
+		pid := supervisor.Spawn(engine, producer)
 		stop = func() error {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
