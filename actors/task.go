@@ -236,11 +236,18 @@ func (t *taskActor) runByID(id uint64) *run {
 // one whose jittered fire time is still ahead, but none at or before
 // NotBefore (a slot already claimed, or the start slot of a fixed rate).
 func (t *taskActor) firstSlot(now time.Time) time.Time {
-	from := now.Add(-t.jitter)
-	if from.Before(t.cfg.NotBefore) {
-		from = t.cfg.NotBefore
+	return FirstSlot(t.cfg.Schedule, t.jitter, t.cfg.NotBefore, now)
+}
+
+// FirstSlot is the slot a task actor arms when it starts or resumes at now:
+// the first one whose fire time (slot plus jitter) is still ahead, but none
+// at or before notBefore. The supervisor uses it to show a task's next fire.
+func FirstSlot(s schedule.Schedule, jitter time.Duration, notBefore, now time.Time) time.Time {
+	from := now.Add(-jitter)
+	if from.Before(notBefore) {
+		from = notBefore
 	}
-	return t.cfg.Schedule.Next(from)
+	return s.Next(from)
 }
 
 // resume continues a run that a previous process left unfinished. Its slot

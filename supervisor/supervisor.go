@@ -504,11 +504,7 @@ func (s *supervisor) status(e *entry, history bool) TaskStatus {
 		// reported by the actor on every fire, which keeps the supervisor's
 		// inbox out of the per-fire path.
 		j := e.spec.JitterDelay()
-		from := time.Now().Add(-j)
-		if from.Before(e.notBefore) {
-			from = e.notBefore
-		}
-		if n := e.sched.Next(from); !n.IsZero() {
+		if n := actors.FirstSlot(e.sched, j, e.notBefore, time.Now()); !n.IsZero() {
 			st.Next = n.Add(j)
 		}
 	}
