@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"net/http"
 	"strings"
 	"sync"
@@ -65,7 +66,7 @@ func calls(n int, path func(id uint64) string) []Call {
 	out := make([]Call, n)
 	for i := range out {
 		id := uint64(i + 1)
-		out[i] = Call{ID: id, Request: Request{Task: "t", Service: Backend, Method: "POST", Path: path(id)}}
+		out[i] = Call{ID: id, Request: Request{Task: "t", Service: task.ServiceBackend, Method: "POST", Path: path(id)}}
 	}
 	return out
 }

@@ -22,18 +22,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
 	"golang.org/x/time/rate"
-)
-
-// Service names which Mojodex service a call goes to.
-type Service string
-
-const (
-	// Backend is the Mojodex backend service (Config.BackendURL).
-	Backend Service = "backend"
-	// Background is the Mojodex background service (Config.BackgroundURL).
-	Background Service = "background"
 )
 
 // MaxBody is the largest response body the client reads (1 MiB). A larger
@@ -69,8 +60,8 @@ const (
 type Request struct {
 	// Task is the name of the task making the call, used in logs.
 	Task string
-	// Service selects the base URL (Backend or Background).
-	Service Service
+	// Service selects the base URL (task.ServiceBackend or task.ServiceBackground).
+	Service task.Service
 	// Method is the HTTP method (GET, POST, PUT ...); it is sent upper-case.
 	Method string
 	// Path is appended to the service's base URL, e.g. "/check_expired_purchases".
@@ -422,9 +413,9 @@ func joinLast(doing string, err, last error) error {
 
 func (c *Client) baseURL(req Request) (*url.URL, error) {
 	switch req.Service {
-	case Backend:
+	case task.ServiceBackend:
 		return c.backend, nil
-	case Background:
+	case task.ServiceBackground:
 		return c.background, nil
 	default:
 		return nil, fmt.Errorf("unknown service %q", string(req.Service))

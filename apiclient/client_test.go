@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"io"
 	"net"
 	"net/http"
@@ -103,7 +104,7 @@ func TestRequestShapePOST(t *testing.T) {
 	callerBody := map[string]any{"n_purchases": 50, "datetime": "caller-value"}
 	resp, err := c.Do(context.Background(), Request{
 		Task:           "PurchasesExpirationChecker",
-		Service:        Backend,
+		Service:        task.ServiceBackend,
 		Method:         http.MethodPost,
 		Path:           "/check_expired_purchases",
 		Query:          map[string]string{"n_purchases": "50"},
@@ -171,16 +172,16 @@ func TestRequestShapeGETAndNoAuth(t *testing.T) {
 	ctx := context.Background()
 
 	// Gate probe: GET with the datetime in the query and no body.
-	if _, err := c.Do(ctx, Request{Service: Backend, Method: "GET", Path: "/is_email_service_configured", Auth: true,
+	if _, err := c.Do(ctx, Request{Service: task.ServiceBackend, Method: "GET", Path: "/is_email_service_configured", Auth: true,
 		Query: map[string]string{"datetime": "caller"}}); err != nil {
 		t.Fatalf("GET: %v", err)
 	}
 	// No auth, nil body, background service.
-	if _, err := c.Do(ctx, Request{Service: Background, Method: "POST", Path: "extract_todos"}); err != nil {
+	if _, err := c.Do(ctx, Request{Service: task.ServiceBackground, Method: "POST", Path: "extract_todos"}); err != nil {
 		t.Fatalf("POST: %v", err)
 	}
 	// PUT with a query datetime supplied by the caller (overwritten).
-	if _, err := c.Do(ctx, Request{Service: Backend, Method: "PUT", Path: "/home_chat", Auth: true,
+	if _, err := c.Do(ctx, Request{Service: task.ServiceBackend, Method: "PUT", Path: "/home_chat", Auth: true,
 		Body: map[string]any{"n_users": 50, "offset": 0}, Query: map[string]string{"datetime": "caller"}}); err != nil {
 		t.Fatalf("PUT: %v", err)
 	}
@@ -240,7 +241,7 @@ func TestRetry503Then200(t *testing.T) {
 	})
 	obs := &recObserver{}
 	c := loopClient(t, srv.URL, func(cfg *Config) { cfg.Observer = obs })
-	resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x", IdempotencyKey: "k"})
+	resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x", IdempotencyKey: "k"})
 	if err != nil {
 		t.Fatalf("Do: %v", err)
 	}
@@ -267,7 +268,7 @@ func TestRetryAfter429Loopback(t *testing.T) {
 		okJSON(w, `{}`)
 	})
 	c := loopClient(t, srv.URL, func(cfg *Config) { cfg.BackoffMax = 5 * time.Second })
-	resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+	resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 	if err != nil {
 		t.Fatalf("Do: %v", err)
 	}
@@ -288,7 +289,7 @@ func TestNotRetried(t *testing.T) {
 				_, _ = io.WriteString(w, `{"error":"nope"}`)
 			})
 			c := loopClient(t, srv.URL, nil)
-			resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+			resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 			var se *StatusError
 			if !errors.As(err, &se) || se.Status != status || se.Body != `{"error":"nope"}` || se.Method != "POST" || se.Path != "/x" {
 				t.Fatalf("err = %v (%#v)", err, se)
@@ -310,7 +311,7 @@ func TestGatewayErrorsRetriedUpToMaxAttempts(t *testing.T) {
 				w.WriteHeader(status)
 			})
 			c := loopClient(t, srv.URL, func(cfg *Config) { cfg.MaxAttempts = 4 })
-			resp, err := c.Do(context.Background(), Request{Service: Background, Method: "POST", Path: "/y"})
+			resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackground, Method: "POST", Path: "/y"})
 			var se *StatusError
 			if !errors.As(err, &se) || se.Status != status {
 				t.Fatalf("err = %v", err)
@@ -330,7 +331,7 @@ func TestMaxAttemptsOneMeansNoRetry(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	})
 	c := loopClient(t, srv.URL, func(cfg *Config) { cfg.MaxAttempts = 1 })
-	if _, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"}); err == nil {
+	if _, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"}); err == nil {
 		t.Fatal("want an error")
 	}
 	if n := len(srv.requests()); n != 1 {
@@ -347,7 +348,7 @@ func TestConnectionRefusedRetried(t *testing.T) {
 	_ = ln.Close()
 	obs := &recObserver{}
 	c := loopClient(t, "http://"+addr, func(cfg *Config) { cfg.Observer = obs })
-	resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x", Auth: true})
+	resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x", Auth: true})
 	if !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("err = %v, want connection refused", err)
 	}
@@ -377,7 +378,7 @@ func TestHijackedAndClosedRetried(t *testing.T) {
 	})
 	obs := &recObserver{}
 	c := loopClient(t, srv.URL, func(cfg *Config) { cfg.Observer = obs })
-	resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+	resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 	if err != nil {
 		t.Fatalf("Do: %v", err)
 	}
@@ -399,11 +400,11 @@ func TestBodyLimit(t *testing.T) {
 		_, _ = w.Write(bytes.Repeat([]byte("a"), size+1))
 	})
 	c := loopClient(t, srv.URL, nil)
-	resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+	resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 	if err != nil || len(resp.Body) != MaxBody {
 		t.Fatalf("exactly MaxBody: err %v, len %d", err, len(resp.Body))
 	}
-	resp, err = c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+	resp, err = c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 	if err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Fatalf("err = %v, want body too large", err)
 	}
@@ -419,7 +420,7 @@ func TestStatusErrorBodyTruncated(t *testing.T) {
 		_, _ = io.WriteString(w, long)
 	})
 	c := loopClient(t, srv.URL, nil)
-	resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+	resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 	var se *StatusError
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v", err)
@@ -445,11 +446,11 @@ func TestBuildErrorsNotRetried(t *testing.T) {
 		want string
 	}{
 		{"unknown service", c, Request{Service: "other", Method: "POST", Path: "/x"}, "unknown service"},
-		{"empty method", c, Request{Service: Backend, Path: "/x"}, "empty method"},
-		{"query in path", c, Request{Service: Backend, Method: "POST", Path: "/x?a=b"}, "path"},
-		{"bad method", c, Request{Service: Backend, Method: "PO ST", Path: "/x"}, "method"},
-		{"unencodable body", c, Request{Service: Backend, Method: "POST", Path: "/x", Body: map[string]any{"f": func() {}}}, "encode body"},
-		{"auth without secret", noSecret, Request{Service: Backend, Method: "POST", Path: "/x", Auth: true}, "Secret is empty"},
+		{"empty method", c, Request{Service: task.ServiceBackend, Path: "/x"}, "empty method"},
+		{"query in path", c, Request{Service: task.ServiceBackend, Method: "POST", Path: "/x?a=b"}, "path"},
+		{"bad method", c, Request{Service: task.ServiceBackend, Method: "PO ST", Path: "/x"}, "method"},
+		{"unencodable body", c, Request{Service: task.ServiceBackend, Method: "POST", Path: "/x", Body: map[string]any{"f": func() {}}}, "encode body"},
+		{"auth without secret", noSecret, Request{Service: task.ServiceBackend, Method: "POST", Path: "/x", Auth: true}, "Secret is empty"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -546,16 +547,16 @@ func TestSecretNeverLeaks(t *testing.T) {
 	c := loopClient(t, srv.URL, func(cfg *Config) { cfg.Logger = logger; cfg.BackgroundURL = refused })
 	var errs []string
 	ctx := context.Background()
-	_, err = c.Do(ctx, Request{Task: "t", Service: Backend, Method: "POST", Path: "/x", Auth: true})
+	_, err = c.Do(ctx, Request{Task: "t", Service: task.ServiceBackend, Method: "POST", Path: "/x", Auth: true})
 	var se *StatusError
 	if !errors.As(err, &se) || se.Status != 403 {
 		t.Fatalf("want 403, got %v", err)
 	}
 	errs = append(errs, err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", se))
-	if _, err := c.Do(ctx, Request{Task: "t", Service: Backend, Method: "GET", Path: "/ok", Auth: true}); err != nil {
+	if _, err := c.Do(ctx, Request{Task: "t", Service: task.ServiceBackend, Method: "GET", Path: "/ok", Auth: true}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Do(ctx, Request{Task: "t", Service: Background, Method: "POST", Path: "/x", Auth: true})
+	_, err = c.Do(ctx, Request{Task: "t", Service: task.ServiceBackground, Method: "POST", Path: "/x", Auth: true})
 	if err == nil {
 		t.Fatal("want connection refused")
 	}

@@ -6,6 +6,7 @@ package apiclient
 import (
 	"context"
 	"errors"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"net/http"
 	"slices"
 	"sync"
@@ -45,7 +46,7 @@ func TestRateLimitHolds(t *testing.T) {
 		)
 		for range n {
 			wg.Go(func() {
-				resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+				resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 				if err != nil {
 					t.Errorf("Do: %v", err)
 				}
@@ -90,7 +91,7 @@ func TestRateLimitAppliesToEachAttempt(t *testing.T) {
 		})
 		c.jitter = func(time.Duration) time.Duration { return 0 }
 		start := time.Now()
-		resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+		resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		if err != nil || resp.Attempts != 3 {
 			t.Fatalf("Do: %v, %+v", err, resp)
 		}
@@ -110,7 +111,7 @@ func TestBackoffWaits(t *testing.T) {
 		})
 		c.jitter = func(max time.Duration) time.Duration { return max } // worst case of full jitter
 		start := time.Now()
-		resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+		resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		if err != nil || resp.Attempts != 4 {
 			t.Fatalf("Do: %v, %+v", err, resp)
 		}
@@ -133,7 +134,7 @@ func TestBackoffDefaultJitterWithinCeiling(t *testing.T) {
 			cfg.BackoffBase = time.Second
 			cfg.BackoffMax = 3 * time.Second
 		})
-		_, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+		_, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		var se *StatusError
 		if !errors.As(err, &se) || se.Status != 503 {
 			t.Fatalf("err = %v", err)
@@ -170,7 +171,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 				s := &script{statuses: []int{tc.status, 200}, headers: [][]string{{"Retry-After", tc.header()}}}
 				c := fakeClient(t, s, nil)
 				c.jitter = tc.jitter
-				resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+				resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 				if err != nil || resp.Attempts != tc.attempts {
 					t.Fatalf("Do: %v, %+v", err, resp)
 				}
@@ -188,7 +189,7 @@ func TestRetryAfterBeyondBackoffMaxGivesUp(t *testing.T) {
 		s := &script{statuses: []int{429, 200}, headers: [][]string{{"Retry-After", "30"}}}
 		c := fakeClient(t, s, nil) // BackoffMax defaults to 10s
 		start := time.Now()
-		resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+		resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		var se *StatusError
 		if !errors.As(err, &se) || se.Status != 429 {
 			t.Fatalf("err = %v", err)
@@ -219,7 +220,7 @@ func TestPerAttemptTimeout(t *testing.T) {
 				})
 				c := fakeClient(t, rt, func(cfg *Config) { cfg.Timeout = tc.cfg })
 				start := time.Now()
-				resp, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x", Timeout: tc.req})
+				resp, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x", Timeout: tc.req})
 				if !errors.Is(err, context.DeadlineExceeded) {
 					t.Fatalf("err = %v", err)
 				}
@@ -245,7 +246,7 @@ func TestCancelDuringBackoffReturnsPromptly(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(time.Second, cancel)
 		start := time.Now()
-		resp, err := c.Do(ctx, Request{Service: Backend, Method: "POST", Path: "/x"})
+		resp, err := c.Do(ctx, Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		if got := time.Since(start); got != time.Second {
 			t.Fatalf("returned after %v, want 1s", got)
 		}
@@ -278,13 +279,13 @@ func TestCancelDuringRateWaitAndAttempt(t *testing.T) {
 			cfg.Rate = 1
 			cfg.Burst = 1
 		})
-		if _, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"}); err != nil {
+		if _, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"}); err != nil {
 			t.Fatal(err)
 		}
 		// The limiter is empty now: the next call waits 1s; cancel it at 100ms.
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		start := time.Now()
-		resp, err := c.Do(ctx, Request{Service: Backend, Method: "POST", Path: "/x"})
+		resp, err := c.Do(ctx, Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		cancel()
 		if !errors.Is(err, context.DeadlineExceeded) || time.Since(start) != 100*time.Millisecond || resp.Attempts != 0 {
 			t.Fatalf("err %v after %v, %+v", err, time.Since(start), resp)
@@ -299,7 +300,7 @@ func TestCancelDuringRateWaitAndAttempt(t *testing.T) {
 		time.AfterFunc(300*time.Millisecond, cancel)
 		before := calls.Load()
 		start = time.Now()
-		resp, err = c.Do(ctx, Request{Service: Backend, Method: "POST", Path: "/block"})
+		resp, err = c.Do(ctx, Request{Service: task.ServiceBackend, Method: "POST", Path: "/block"})
 		if !errors.Is(err, context.Canceled) || time.Since(start) != 300*time.Millisecond {
 			t.Fatalf("err %v after %v", err, time.Since(start))
 		}
@@ -319,7 +320,7 @@ func TestTransportErrorClassification(t *testing.T) {
 			return nil, fail
 		})
 		c := fakeClient(t, rt, nil)
-		_, err := c.Do(context.Background(), Request{Service: Backend, Method: "POST", Path: "/x"})
+		_, err := c.Do(context.Background(), Request{Service: task.ServiceBackend, Method: "POST", Path: "/x"})
 		if !errors.Is(err, fail) || calls.Load() != 1 {
 			t.Fatalf("non-transient transport error: err %v, %d calls", err, calls.Load())
 		}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/mojodex/mojodex-scheduler/task"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,7 +89,7 @@ func TestHandler(t *testing.T) {
 	m.Tasks().RunFinished(actors.RunRecord{Task: "extract-todos", Outcome: actors.OutcomeOK, Duration: 2 * time.Second})
 	m.Tasks().RunFinished(actors.RunRecord{Task: "extract-todos", Outcome: actors.OutcomeOK, Duration: time.Second})
 	m.Tasks().Fired("extract-todos", time.Time{}, 4*time.Millisecond)
-	m.API().CallDone(apiclient.Request{Service: apiclient.Background, Method: "POST", Path: "/extract_todos"}, 0, io.EOF, time.Millisecond)
+	m.API().CallDone(apiclient.Request{Service: task.ServiceBackground, Method: "POST", Path: "/extract_todos"}, 0, io.EOF, time.Millisecond)
 	code, body, hdr = get(t, srv, "/metrics")
 	if code != http.StatusOK {
 		t.Fatalf("/metrics = %d", code)

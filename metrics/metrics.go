@@ -16,6 +16,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"strconv"
 	"strings"
 	"time"
@@ -241,9 +242,9 @@ func outcomeLabel(o actors.Outcome) string {
 	}
 }
 
-func serviceLabel(s apiclient.Service) string {
+func serviceLabel(s task.Service) string {
 	switch s {
-	case apiclient.Backend, apiclient.Background:
+	case task.ServiceBackend, task.ServiceBackground:
 		return string(s)
 	default:
 		return "other"

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"math"
 	"strings"
 	"sync"
@@ -261,9 +262,9 @@ func TestSkipReason(t *testing.T) {
 func TestAPIObserver(t *testing.T) {
 	m, reg := newTestMetrics(t)
 	obs := m.API()
-	purchases := apiclient.Request{Task: "purchases-expiration-checker", Service: apiclient.Backend, Method: "POST", Path: "/check_expired_purchases", Auth: true}
-	todos := apiclient.Request{Task: "extract-todos", Service: apiclient.Background, Method: "post", Path: "/extract_todos"}
-	probe := apiclient.Request{Task: "gate-email", Service: apiclient.Backend, Method: "GET", Path: "/is_email_service_configured"}
+	purchases := apiclient.Request{Task: "purchases-expiration-checker", Service: task.ServiceBackend, Method: "POST", Path: "/check_expired_purchases", Auth: true}
+	todos := apiclient.Request{Task: "extract-todos", Service: task.ServiceBackground, Method: "post", Path: "/extract_todos"}
+	probe := apiclient.Request{Task: "gate-email", Service: task.ServiceBackend, Method: "GET", Path: "/is_email_service_configured"}
 
 	obs.CallDone(purchases, 503, errors.New("unexpected status 503"), 100*time.Millisecond)
 	obs.Retried(purchases, 1, "status_503")
@@ -324,7 +325,7 @@ func TestLabelHelpers(t *testing.T) {
 			t.Errorf("methodLabel(%q) = %q, want %q", in, got, want)
 		}
 	}
-	for in, want := range map[apiclient.Service]string{apiclient.Backend: "backend", apiclient.Background: "background", "": "other", "evil": "other"} {
+	for in, want := range map[task.Service]string{task.ServiceBackend: "backend", task.ServiceBackground: "background", "": "other", "evil": "other"} {
 		if got := serviceLabel(in); got != want {
 			t.Errorf("serviceLabel(%q) = %q, want %q", in, got, want)
 		}
@@ -343,7 +344,7 @@ func TestLabelHelpers(t *testing.T) {
 func TestObserversConcurrent(t *testing.T) {
 	m, _ := newTestMetrics(t)
 	tasks, api := m.Tasks(), m.API()
-	req := apiclient.Request{Service: apiclient.Backend, Method: "POST", Path: "/home_chat"}
+	req := apiclient.Request{Service: task.ServiceBackend, Method: "POST", Path: "/home_chat"}
 	const workers, each = 8, 200
 	var wg sync.WaitGroup
 	for range workers {

@@ -648,7 +648,7 @@ func (s *supervisor) probeGates() {
 		ge.probe = 1<<63 | s.probes
 		s.engine.SendWithSender(s.api, apiclient.Call{
 			ID:      ge.probe,
-			Request: apiclient.Request{Task: "gate-" + string(g), Service: apiclient.Backend, Method: "GET", Path: g.ProbePath(), Auth: true},
+			Request: apiclient.Request{Task: "gate-" + string(g), Service: task.ServiceBackend, Method: "GET", Path: g.ProbePath(), Auth: true},
 			ReplyTo: s.self,
 		}, s.self)
 	}

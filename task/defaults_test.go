@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/mojodex/mojodex-scheduler/apiclient"
 )
 
 // wantDefaults is the default task set of contract.md, written out by hand
@@ -21,7 +19,7 @@ func wantDefaults() []Spec {
 			Name:  "purchases-expiration-checker",
 			Every: time.Hour,
 			Request: &Request{
-				Service: apiclient.Backend, Method: "POST", Path: "/check_expired_purchases", Auth: true,
+				Service: ServiceBackend, Method: "POST", Path: "/check_expired_purchases", Auth: true,
 				Query: map[string]string{"n_purchases": "50"},
 			},
 			Paginate: &Paginate{Mode: ModeDrain, Size: 50, SizeField: "n_purchases", Result: "purchase_pks", MaxPages: 100},
@@ -30,7 +28,7 @@ func wantDefaults() []Spec {
 			Name:  "extract-todos",
 			Every: 10 * time.Minute,
 			Request: &Request{
-				Service: apiclient.Background, Method: "POST", Path: "/extract_todos", Auth: false,
+				Service: ServiceBackground, Method: "POST", Path: "/extract_todos", Auth: false,
 				Result: "user_task_execution_pks",
 			},
 		},
@@ -38,7 +36,7 @@ func wantDefaults() []Spec {
 			Name:  "reschedule-todos",
 			Every: time.Hour,
 			Request: &Request{
-				Service: apiclient.Background, Method: "POST", Path: "/reschedule_todo", Auth: false,
+				Service: ServiceBackground, Method: "POST", Path: "/reschedule_todo", Auth: false,
 				Result: "todo_pks",
 			},
 		},
@@ -47,7 +45,7 @@ func wantDefaults() []Spec {
 			Every:     time.Hour,
 			EnabledIf: GateEmail,
 			Request: &Request{
-				Service: apiclient.Background, Method: "POST", Path: "/events_generation", Auth: true,
+				Service: ServiceBackground, Method: "POST", Path: "/events_generation", Auth: true,
 				Body: map[string]any{"event_type": "todo_daily_emails"},
 			},
 			Paginate: offset("n_events"),
@@ -57,7 +55,7 @@ func wantDefaults() []Spec {
 			Every:     24 * time.Hour,
 			EnabledIf: GateEmail,
 			Request: &Request{
-				Service: apiclient.Backend, Method: "POST", Path: "/check_disengaged_free_trial_users", Auth: true,
+				Service: ServiceBackend, Method: "POST", Path: "/check_disengaged_free_trial_users", Auth: true,
 			},
 			Paginate: offset("n_disengaged_users"),
 		},
@@ -66,7 +64,7 @@ func wantDefaults() []Spec {
 			Every: time.Hour,
 			Request: &Request{
 				// PUT, not the Python scheduler's POST (contract.md).
-				Service: apiclient.Backend, Method: "PUT", Path: "/home_chat", Auth: true,
+				Service: ServiceBackend, Method: "PUT", Path: "/home_chat", Auth: true,
 			},
 			Paginate: offset("n_users"),
 		},
@@ -74,7 +72,7 @@ func wantDefaults() []Spec {
 			Name:  "relaunch-locked-steps",
 			Every: 30 * time.Minute,
 			Request: &Request{
-				Service: apiclient.Backend, Method: "POST", Path: "/relaunch_locked_workflow_step_executions", Auth: true,
+				Service: ServiceBackend, Method: "POST", Path: "/relaunch_locked_workflow_step_executions", Auth: true,
 				Result: "user_workflow_step_executions_pk",
 			},
 		},

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/schedule"
 	"go.yaml.in/yaml/v3"
 )
@@ -417,7 +416,7 @@ func (d *taskDecoder) request(f field) *Request {
 		case "service":
 			var s string
 			d.str(g, &s)
-			r.Service = apiclient.Service(s)
+			r.Service = Service(s)
 		case "method":
 			d.str(g, &r.Method)
 		case "path":

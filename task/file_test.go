@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mojodex/mojodex-scheduler/apiclient"
 )
 
 // fieldErrors returns every *FieldError in err's tree (errors.As only finds
@@ -124,7 +122,7 @@ func TestParseFullFile(t *testing.T) {
 			Jitter:       30 * time.Second,
 			Timeout:      90 * time.Second,
 			Request: &Request{
-				Service: apiclient.Backend,
+				Service: ServiceBackend,
 				Method:  "PUT",
 				Path:    "/reports/nightly",
 				Auth:    false,
@@ -144,14 +142,14 @@ func TestParseFullFile(t *testing.T) {
 			Timezone: "America/New_York",
 			Misfire:  MisfireSkip,
 			Overlap:  OverlapSkip,
-			Request:  &Request{Service: apiclient.Background, Method: "DELETE", Path: "/tick", Auth: true},
+			Request:  &Request{Service: ServiceBackground, Method: "DELETE", Path: "/tick", Auth: true},
 		},
 		{
 			Name:     "drain-queue",
 			Every:    90 * time.Minute,
 			Misfire:  MisfireSkip,
 			Overlap:  OverlapSkip,
-			Request:  &Request{Service: apiclient.Backend, Method: "POST", Path: "/drain", Auth: true},
+			Request:  &Request{Service: ServiceBackend, Method: "POST", Path: "/drain", Auth: true},
 			Paginate: &Paginate{Mode: ModeDrain, Size: 50, SizeField: "n_items", Result: "item_ids", MaxPages: 3},
 		},
 	}
@@ -498,7 +496,7 @@ tasks:
 		t.Fatalf("%d specs", len(specs))
 	}
 	r := specs[1].Request
-	if r.Path != "/two" || r.Service != apiclient.Backend || r.Auth {
+	if r.Path != "/two" || r.Service != ServiceBackend || r.Auth {
 		t.Errorf("merged request = %+v, want path /two, service backend, auth false", *r)
 	}
 

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/schedule"
 )
 
@@ -45,6 +44,20 @@ func (g Gate) ProbePath() string {
 	return ""
 }
 
+// Service names the Mojodex service a task calls.
+type Service string
+
+// The Mojodex services.
+const (
+	// ServiceBackend is the Mojodex backend (MOJODEX_BACKEND_URI).
+	ServiceBackend Service = "backend"
+	// ServiceBackground is the Mojodex background service (BACKGROUND_BACKEND_URI).
+	ServiceBackground Service = "background"
+)
+
+// Services lists the services, in a stable order.
+var Services = []Service{ServiceBackend, ServiceBackground}
+
 // Mode is a pagination mode.
 type Mode string
 
@@ -64,6 +77,13 @@ const (
 	MaxPageSize     = 50 // the Mojodex services clamp every batch to 50
 	DefaultOffset   = "offset"
 	DefaultTimezone = "UTC"
+	// MinPeriod is the shortest every: period accepted without
+	// AllowSubsecond; MinSubsecondPeriod the shortest with it.
+	MinPeriod          = time.Second
+	MinSubsecondPeriod = time.Millisecond
+	// DefaultJobRunTimeout bounds a Job run that sets neither RunTimeout
+	// nor Timeout.
+	DefaultJobRunTimeout = time.Hour
 )
 
 // Misfire says what happens to slots missed while the scheduler was down.
@@ -95,8 +115,8 @@ const (
 
 // Request describes the HTTP call a task makes on every page.
 type Request struct {
-	// Service is the Mojodex service called: apiclient.Backend or apiclient.Background.
-	Service apiclient.Service
+	// Service is the Mojodex service called: ServiceBackend or ServiceBackground.
+	Service Service
 	// Method is the HTTP method (POST when empty).
 	Method string
 	// Path is the path on the service, starting with "/".
@@ -167,6 +187,14 @@ type Spec struct {
 	// Timeout bounds each HTTP attempt of this task (default: the API
 	// client's timeout), or a whole Job run.
 	Timeout time.Duration
+	// RunTimeout bounds a whole run, every page and retry included: past
+	// it the run is recorded failed ("deadline exceeded") and the next slot
+	// fires as usual. Zero derives it (see RunDeadline).
+	RunTimeout time.Duration
+	// AllowSubsecond accepts an every: period shorter than MinPeriod (down
+	// to MinSubsecondPeriod). Without it such a period is refused, since it
+	// is most often a typo (10ms for 10m).
+	AllowSubsecond bool
 	// Request is the HTTP call of an HTTP task.
 	Request *Request
 	// Paginate, when set, makes the task page through a batch endpoint.
@@ -310,8 +338,21 @@ func (s *Spec) Validate() error {
 	default:
 		bad("enabled_if", "%q is not one of email, push", s.EnabledIf)
 	}
+	if s.Every > 0 {
+		switch {
+		case s.AllowSubsecond && s.Every < MinSubsecondPeriod:
+			bad("every", "%s is shorter than %s", s.Every, MinSubsecondPeriod)
+		case !s.AllowSubsecond && s.Every < MinPeriod:
+			bad("every", "%s is shorter than %s (a typo of a longer unit? set allow_subsecond: true to fire this often)", s.Every, MinPeriod)
+		}
+	}
 	if s.Timeout < 0 {
 		bad("timeout", "%s must be positive", s.Timeout)
+	}
+	if s.RunTimeout < 0 {
+		bad("run_timeout", "%s must be positive", s.RunTimeout)
+	} else if s.RunTimeout > 0 && s.RunTimeout < time.Millisecond {
+		bad("run_timeout", "%s is shorter than 1ms", s.RunTimeout)
 	}
 	switch s.Misfire {
 	case MisfireSkip, MisfireOnce:
@@ -345,7 +386,7 @@ func (s *Spec) Validate() error {
 	}
 	if r := s.Request; r != nil {
 		switch r.Service {
-		case apiclient.Backend, apiclient.Background:
+		case ServiceBackend, ServiceBackground:
 		case "":
 			bad("request.service", "is required (backend or background)")
 		default:
@@ -439,4 +480,38 @@ func (s *Spec) JitterDelay() time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(s.Name))
 	return time.Duration(h.Sum64() % uint64(s.Jitter))
+}
+
+// maxDerivedRunTimeout caps the run timeout RunDeadline derives.
+const maxDerivedRunTimeout = 24 * time.Hour
+
+// RunDeadline returns how long one run of the task may take in all:
+// RunTimeout when it is set; for a Job, Timeout or DefaultJobRunTimeout;
+// for an HTTP task, long enough for every page to use every attempt up to
+// its timeout and to wait the longest backoff between attempts, plus a
+// minute for the rate limiter and the queue, at most 24h. attemptTimeout,
+// attempts and backoffMax are the API client's (a task's own Timeout
+// overrides attemptTimeout).
+func (s *Spec) RunDeadline(attemptTimeout time.Duration, attempts int, backoffMax time.Duration) time.Duration {
+	switch {
+	case s.RunTimeout > 0:
+		return s.RunTimeout
+	case s.Job != nil && s.Timeout > 0:
+		return s.Timeout
+	case s.Job != nil:
+		return DefaultJobRunTimeout
+	}
+	if s.Timeout > 0 {
+		attemptTimeout = s.Timeout
+	}
+	attempts = max(attempts, 1)
+	pages := 1
+	if s.Paginate != nil {
+		pages = max(s.Paginate.MaxPages, 1)
+	}
+	perPage := time.Duration(attempts)*attemptTimeout + time.Duration(attempts-1)*backoffMax
+	if perPage <= 0 || perPage > maxDerivedRunTimeout/time.Duration(pages) {
+		return maxDerivedRunTimeout
+	}
+	return min(time.Duration(pages)*perPage+time.Minute, maxDerivedRunTimeout)
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 	_ "time/tzdata" // the zone tests must not depend on the host's zoneinfo
-
-	"github.com/mojodex/mojodex-scheduler/apiclient"
 )
 
 func TestSpecSchedule(t *testing.T) {
@@ -176,7 +174,7 @@ func TestFieldError(t *testing.T) {
 func job(context.Context) (int, error) { return 0, nil }
 
 func TestValidateSet(t *testing.T) {
-	req := func() *Request { return &Request{Service: apiclient.Backend, Path: "/x"} }
+	req := func() *Request { return &Request{Service: ServiceBackend, Path: "/x"} }
 	tests := []struct {
 		name   string
 		specs  []Spec
@@ -276,7 +274,7 @@ func TestValidateSetNormalizes(t *testing.T) {
 	specs := []Spec{{
 		Name:     "n",
 		Every:    time.Minute,
-		Request:  &Request{Service: apiclient.Background, Method: "patch", Path: "/n", Result: "ids"},
+		Request:  &Request{Service: ServiceBackground, Method: "patch", Path: "/n", Result: "ids"},
 		Paginate: &Paginate{Mode: ModeOffset, SizeField: "n"},
 	}}
 	if err := ValidateSet(specs); err != nil {

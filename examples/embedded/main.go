@@ -99,10 +99,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	specs := []task.Spec{{
 		Name: "extract-todos", Every: time.Second,
-		Request: &task.Request{Service: apiclient.Background, Path: "/extract_todos", Result: "user_task_execution_pks"},
+		Request: &task.Request{Service: task.ServiceBackground, Path: "/extract_todos", Result: "user_task_execution_pks"},
 	}, {
 		Name: "purchases-expiration-checker", Every: time.Second, RunOnStart: true,
-		Request: &task.Request{Service: apiclient.Backend, Path: "/check_expired_purchases", Auth: true,
+		Request: &task.Request{Service: task.ServiceBackend, Path: "/check_expired_purchases", Auth: true,
 			Query: map[string]string{"n_purchases": "50"}},
 		Paginate: &task.Paginate{Mode: task.ModeDrain, Size: 50, SizeField: "n_purchases", Result: "purchase_pks"},
 	}, {
