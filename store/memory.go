@@ -5,153 +5,251 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/mojodex/mojodex-scheduler/task"
 )
 
-// Memory is an in-memory Store (tests, and when persistence is switched off).
-// Nothing survives the process. The zero value is not usable: use NewMemory.
+// Memory is an in-memory Store (tests, benchmarks, and persistence switched
+// off). Nothing survives the process. The zero value is not usable: use
+// NewMemory.
 type Memory struct {
 	mu     sync.Mutex
-	tasks  map[string]*TaskState
+	tasks  map[string]*memTask
 	closed bool
 }
 
 var _ Store = (*Memory)(nil)
 
-// NewMemory returns an empty in-memory store.
-func NewMemory() *Memory {
-	return &Memory{tasks: make(map[string]*TaskState)}
+// memTask is the state of one task. Runs are kept compact (memRun) in a
+// ring of at most HistorySize, since a scheduler may hold many tasks.
+type memTask struct {
+	anchor, last int64 // unix nanoseconds; 0 when unset
+	paused       bool
+	runs         []memRun // ring: runs[head] is the oldest once full
+	head         int
+	inProgress   []InProgress
 }
 
-// task returns the state of name, creating it when create is true (nil
-// otherwise). It is called with m.mu held.
-func (m *Memory) task(name string, create bool) *TaskState {
+// memRun is a finished run without its task name, in 64 bytes plus its
+// error text.
+type memRun struct {
+	slot, start        int64
+	lateness, duration time.Duration
+	pages, items       int32
+	status             int32
+	outcome            uint8
+	reason             uint8
+	manual, resumed    bool
+	err, replica       string
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{tasks: make(map[string]*memTask)}
+}
+
+// CommitsInline reports that Commit does no I/O, so a Committer applies
+// batches on the caller's goroutine instead of handing them to its own.
+func (m *Memory) CommitsInline() bool { return true }
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// outcomeCode and reasonCode pack the enums of a run into bytes (index + 1
+// in task.Outcomes and task.SkipReasons; 0 is unknown or none).
+func outcomeCode(o task.Outcome) uint8 {
+	return uint8(slices.Index(task.Outcomes, o) + 1)
+}
+
+func reasonCode(r task.SkipReason) uint8 {
+	return uint8(slices.Index(task.SkipReasons, r) + 1)
+}
+
+func packRun(r task.Run) memRun {
+	return memRun{
+		slot: nanos(r.Slot), start: nanos(r.Start), lateness: r.Lateness, duration: r.Duration,
+		pages: int32(r.Pages), items: int32(r.Items), status: int32(r.Status),
+		outcome: outcomeCode(r.Outcome), reason: reasonCode(r.Reason),
+		manual: r.Manual, resumed: r.Resumed, err: r.Err, replica: r.Replica,
+	}
+}
+
+func (r memRun) unpack(name string) task.Run {
+	out := task.Run{
+		Task: name, Slot: fromNanos(r.slot), Start: fromNanos(r.start), Lateness: r.lateness, Duration: r.duration,
+		Pages: int(r.pages), Items: int(r.items), Status: int(r.status),
+		Manual: r.manual, Resumed: r.resumed, Err: r.err, Replica: r.replica,
+	}
+	if r.outcome > 0 {
+		out.Outcome = task.Outcomes[r.outcome-1]
+	}
+	if r.reason > 0 {
+		out.Reason = task.SkipReasons[r.reason-1]
+	}
+	return out
+}
+
+// history returns the task's runs oldest first.
+func (t *memTask) history() []memRun {
+	out := make([]memRun, 0, len(t.runs))
+	out = append(out, t.runs[t.head:]...)
+	return append(out, t.runs[:t.head]...)
+}
+
+func (t *memTask) append(r memRun) {
+	if len(t.runs) < HistorySize {
+		t.runs = append(t.runs, r)
+		return
+	}
+	t.runs[t.head] = r
+	t.head = (t.head + 1) % HistorySize
+}
+
+func (t *memTask) latest() (memRun, bool) {
+	if len(t.runs) == 0 {
+		return memRun{}, false
+	}
+	if len(t.runs) < HistorySize {
+		return t.runs[len(t.runs)-1], true
+	}
+	return t.runs[(t.head+HistorySize-1)%HistorySize], true
+}
+
+// task returns the state of name, creating it. Called with m.mu held.
+func (m *Memory) task(name string) *memTask {
 	st := m.tasks[name]
-	if st == nil && create {
-		st = &TaskState{}
+	if st == nil {
+		st = &memTask{}
 		m.tasks[name] = st
 	}
 	return st
 }
 
-// lock takes m.mu and fails if the store is closed or the task name is bad.
-// On success the caller must unlock m.mu.
-func (m *Memory) lock(task string) error {
-	if err := checkTask(task); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	if m.closed {
-		m.mu.Unlock()
-		return ErrClosed
-	}
-	return nil
-}
-
-// Claim implements Store.
-func (m *Memory) Claim(task string, slot time.Time) (bool, error) {
-	if err := checkTime("slot", slot); err != nil {
-		return false, fmt.Errorf("claim slot of task %q: %w", task, err)
-	}
-	if err := m.lock(task); err != nil {
-		return false, fmt.Errorf("claim slot %s of task %q: %w", slot, task, err)
-	}
-	defer m.mu.Unlock()
-	slot = utc(slot)
-	st := m.task(task, true)
-	if !st.LastSlot.IsZero() && !slot.After(st.LastSlot) {
-		return false, nil
-	}
-	st.LastSlot = slot
-	return true, nil
-}
-
 // Load implements Store. The returned state is a copy.
-func (m *Memory) Load(task string) (TaskState, error) {
-	if err := m.lock(task); err != nil {
-		return TaskState{}, fmt.Errorf("load task %q: %w", task, err)
-	}
+func (m *Memory) Load(names []string) (map[string]TaskState, error) {
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.task(task, false)
-	if st == nil {
-		return TaskState{}, nil
+	if m.closed {
+		return nil, fmt.Errorf("load tasks: %w", ErrClosed)
 	}
-	out := *st
-	out.Runs = slices.Clone(st.Runs)
-	if st.Checkpoint != nil {
-		cp := *st.Checkpoint
-		out.Checkpoint = &cp
+	out := make(map[string]TaskState, len(names))
+	for _, name := range names {
+		st := m.tasks[name]
+		if st == nil {
+			continue
+		}
+		ts := TaskState{
+			Anchor: fromNanos(st.anchor), LastSlot: fromNanos(st.last), Paused: st.paused,
+			InProgress: slices.Clone(st.inProgress),
+		}
+		if r, ok := st.latest(); ok {
+			last := r.unpack(name)
+			ts.Last = &last
+		}
+		out[name] = ts
 	}
 	return out, nil
 }
 
-// SetAnchor implements Store.
-func (m *Memory) SetAnchor(task string, anchor time.Time) (time.Time, error) {
-	if err := checkTime("anchor", anchor); err != nil {
-		return time.Time{}, fmt.Errorf("set anchor of task %q: %w", task, err)
-	}
-	if err := m.lock(task); err != nil {
-		return time.Time{}, fmt.Errorf("set anchor of task %q: %w", task, err)
-	}
+// History implements Store.
+func (m *Memory) History(name string, n int) ([]task.Run, error) {
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := m.task(task, true)
-	if st.Anchor.IsZero() {
-		st.Anchor = utc(anchor)
+	if m.closed {
+		return nil, fmt.Errorf("history of task %q: %w", name, ErrClosed)
 	}
-	return st.Anchor, nil
+	st := m.tasks[name]
+	if st == nil || n <= 0 {
+		return nil, nil
+	}
+	runs := st.history()
+	if len(runs) > n {
+		runs = runs[len(runs)-n:]
+	}
+	out := make([]task.Run, len(runs))
+	for i, r := range runs {
+		out[i] = r.unpack(name)
+	}
+	return out, nil
 }
 
-// RecordRun implements Store.
-func (m *Memory) RecordRun(task string, r Run) error {
-	if err := m.lock(task); err != nil {
-		return fmt.Errorf("record run of task %q: %w", task, err)
+// Commit implements Store.
+func (m *Memory) Commit(b *Batch) error {
+	if err := b.Validate(); err != nil {
+		return fmt.Errorf("commit: %w", err)
 	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	r = normalizeRun(r)
-	st := m.task(task, true)
-	// In place: Load hands out copies, so the slice is never shared.
-	if len(st.Runs) < HistorySize {
-		st.Runs = append(st.Runs, r)
-	} else {
-		copy(st.Runs, st.Runs[1:])
-		st.Runs[len(st.Runs)-1] = r
+	if m.closed {
+		return fmt.Errorf("commit: %w", ErrClosed)
 	}
-	if st.Checkpoint != nil && st.Checkpoint.Slot.Equal(r.Slot) {
-		st.Checkpoint = nil
+	for i := range b.Anchors {
+		a := &b.Anchors[i]
+		st := m.task(a.Task)
+		if st.anchor == 0 {
+			st.anchor = nanos(a.Anchor)
+		}
+		a.Stored = fromNanos(st.anchor)
 	}
-	return nil
-}
-
-// SaveCheckpoint implements Store.
-func (m *Memory) SaveCheckpoint(task string, c Checkpoint) error {
-	if err := checkTime("checkpoint slot", c.Slot); err != nil {
-		return fmt.Errorf("save checkpoint of task %q: %w", task, err)
+	for i := range b.Claims {
+		c := &b.Claims[i]
+		st := m.task(c.Task)
+		slot := nanos(c.Slot)
+		c.Won = st.last == 0 || slot > st.last
+		if c.Won {
+			st.last = slot
+			st.inProgress = append(st.inProgress, InProgress{Slot: fromNanos(slot)})
+		}
 	}
-	if err := m.lock(task); err != nil {
-		return fmt.Errorf("save checkpoint of task %q: %w", task, err)
+	for _, c := range b.Checkpoints {
+		st := m.tasks[c.Task]
+		if st == nil {
+			continue
+		}
+		for i := range st.inProgress {
+			if st.inProgress[i].Slot.Equal(c.Slot) {
+				st.inProgress[i].Progress = c.Progress
+			}
+		}
 	}
-	defer m.mu.Unlock()
-	c.Slot = utc(c.Slot)
-	m.task(task, true).Checkpoint = &c
-	return nil
-}
-
-// SetPaused implements Store.
-func (m *Memory) SetPaused(task string, paused bool) error {
-	if err := m.lock(task); err != nil {
-		return fmt.Errorf("set paused flag of task %q: %w", task, err)
+	for _, r := range b.Runs {
+		st := m.task(r.Task)
+		st.append(packRun(normalizeRun(r)))
+		if !r.Manual {
+			st.inProgress = slices.DeleteFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })
+			if len(st.inProgress) == 0 {
+				st.inProgress = nil
+			}
+		}
 	}
-	defer m.mu.Unlock()
-	m.task(task, true).Paused = paused
+	for _, p := range b.Pauses {
+		m.task(p.Task).paused = p.Paused
+	}
 	return nil
 }
 
 // Forget implements Store.
-func (m *Memory) Forget(task string) error {
-	if err := m.lock(task); err != nil {
-		return fmt.Errorf("forget task %q: %w", task, err)
+func (m *Memory) Forget(name string) error {
+	if name == "" {
+		return fmt.Errorf("forget task: empty task name")
 	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.tasks, task)
+	if m.closed {
+		return fmt.Errorf("forget task %q: %w", name, ErrClosed)
+	}
+	delete(m.tasks, name)
 	return nil
 }
 

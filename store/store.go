@@ -1,22 +1,31 @@
-// Package store persists what the scheduler must remember across crashes and
-// restarts, per task: the last slot fired, the anchor of fixed-rate schedules,
-// the recent run history, the paused flag and the pagination checkpoint of a
-// run in progress.
+// Package store persists what the scheduler must remember across crashes
+// and restarts, per task: the anchor of a fixed-rate schedule, the last
+// claimed slot, the paused flag, the runs in progress (with how far each has
+// got) and the last HistorySize runs.
 //
-// The central operation is Claim: "task T fires slot S" succeeds once per
-// slot, ever, so a restarted process neither loses nor repeats work. Two
-// implementations are provided: Memory (tests, or persistence switched off)
-// and Bolt (one bbolt file). A store shared by several replicas can implement
-// the same Store interface later.
+// The central operation is the claim: "task T fires slot S" is won once per
+// slot, ever, so a restarted process neither loses nor repeats a slot. A
+// claimed slot is a run in progress until its run is recorded: a process
+// killed in between finds it at its next start and resumes it.
+//
+// Writes come as batches. Store.Commit applies a whole Batch atomically,
+// in one transaction; the Committer groups the batches of concurrent callers
+// (the timer service claiming the slots due at one instant, task actors
+// saving pauses, workers recording runs and checkpoints) into one Commit
+// while the previous one is being written, so one fsync (or one round trip
+// to a database) serves many fires. Memory keeps state in the process; Bolt
+// keeps it in one bbolt file.
 package store
 
 import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/mojodex/mojodex-scheduler/task"
 )
 
-// HistorySize is how many runs are kept per task.
+// HistorySize is how many finished runs are kept per task.
 const HistorySize = 20
 
 // Errors reported by the stores; they are wrapped with context, so test them
@@ -37,73 +46,29 @@ var (
 	ErrNewerSchema = errors.New("schema version newer than supported")
 )
 
-// Run is a finished run as persisted (the same fields the control plane shows).
-type Run struct {
-	// Slot is the scheduled instant of the run (may be zero for manual runs).
-	Slot time.Time
-	// Start is when the run actually started.
-	Start time.Time
-	// Manual is true for a run triggered by hand.
-	Manual bool
-	// Lateness is how late the run started relative to its slot.
-	Lateness time.Duration
-	// Duration is how long the run took.
-	Duration time.Duration
-	// Outcome is ok, failed or skipped.
-	Outcome string
-	// Pages is the number of pages fetched.
-	Pages int
-	// Items is the number of items seen.
-	Items int
-	// Status is the last HTTP status.
-	Status int
-	// Err is the error of a failed run.
-	Err string
-}
-
-// Checkpoint is the progress of a paginated run in progress.
-type Checkpoint struct {
-	Slot   time.Time // the slot of the run
-	Mode   string    // "offset" or "drain"
-	Pages  int       // pages completed
-	Offset int       // next offset to request (offset mode)
-	Items  int       // items seen so far
-}
-
-// TaskState is everything stored about one task.
-type TaskState struct {
-	Anchor     time.Time   // zero if never set
-	LastSlot   time.Time   // the last claimed slot; zero if none
-	Paused     bool        // the task is paused
-	Runs       []Run       // oldest first, at most HistorySize
-	Checkpoint *Checkpoint // nil when no run is in progress
-}
-
 // Store persists task state. Implementations are safe for concurrent use.
 //
-// Every time returned by a Store is in UTC without a monotonic clock reading;
-// times are stored with nanosecond precision and compare Equal to the ones
-// given. Task names must not be empty.
+// Every time returned by a Store is in UTC without a monotonic clock
+// reading, with the nanosecond precision it was given, so it compares Equal
+// to the time stored.
+//
+// How an implementation batches: Commit receives one Batch holding many
+// tasks' writes and applies all of it in one transaction (for bbolt one
+// db.Update, so one fsync; for a networked store one round trip, turning
+// each list into one statement over arrays). It fills in every result
+// field (Claim.Won, Anchor.Stored) before it returns. If it returns an
+// error, nothing of the batch was applied. Callers do not call Commit once
+// per fire: they go through a Committer, which merges concurrent batches.
 type Store interface {
-	// Claim records that task fires slot. It returns true exactly once for a
-	// slot, ever, and false for a slot at or before the last claimed one (so
-	// a restarted process never fires a claimed slot again). Slots are
-	// compared as instants (UTC, nanoseconds). A zero slot is an error.
-	Claim(task string, slot time.Time) (bool, error)
-	// Load returns the task's state (the zero TaskState for an unknown task).
-	Load(task string) (TaskState, error)
-	// SetAnchor stores the anchor of a fixed-rate schedule if none is stored
-	// yet, and returns the stored one (the existing one wins). A zero anchor
-	// is an error.
-	SetAnchor(task string, anchor time.Time) (time.Time, error)
-	// RecordRun appends a finished run (keeping the last HistorySize) and
-	// clears the checkpoint of that run's slot, in one transaction.
-	RecordRun(task string, r Run) error
-	// SaveCheckpoint stores the progress of the run in progress (replacing
-	// any). A zero checkpoint slot is an error.
-	SaveCheckpoint(task string, c Checkpoint) error
-	// SetPaused stores the paused flag.
-	SetPaused(task string, paused bool) error
+	// Load returns the stored state of the named tasks, in one read
+	// transaction. A task with nothing stored is absent from the map.
+	Load(tasks []string) (map[string]TaskState, error)
+	// History returns the task's last n finished runs (at most
+	// HistorySize), oldest first.
+	History(task string, n int) ([]task.Run, error)
+	// Commit applies b atomically and fills in its results; see Batch for
+	// the order of application and the rules of each part.
+	Commit(b *Batch) error
 	// Forget deletes everything about a task (it was removed from the task
 	// set on purpose). Its slots may then be claimed again. Forgetting an
 	// unknown task is not an error.
@@ -111,23 +76,122 @@ type Store interface {
 	// Tasks lists the tasks with stored state, sorted.
 	Tasks() ([]string, error)
 	// Close releases the store. Later operations fail with ErrClosed.
+	// Closing twice is not an error.
 	Close() error
 }
 
-// checkTask rejects an empty task name.
-func checkTask(task string) error {
-	if task == "" {
-		return errors.New("empty task name")
-	}
-	return nil
+// TaskState is what is stored about one task.
+type TaskState struct {
+	// Anchor is the anchor of a fixed-rate schedule; zero if never set.
+	Anchor time.Time
+	// LastSlot is the last claimed slot; zero if none.
+	LastSlot time.Time
+	// Paused is the paused flag.
+	Paused bool
+	// Last is the latest finished run; nil before the first.
+	Last *task.Run
+	// InProgress lists the claimed slots whose run has not been recorded
+	// yet (the process died during the run, or the run is still going),
+	// oldest first.
+	InProgress []InProgress
 }
 
-// checkTime rejects a zero time, what names it (slot, anchor).
-func checkTime(what string, t time.Time) error {
-	if t.IsZero() {
-		return fmt.Errorf("zero %s", what)
+// InProgress is a claimed slot whose run has not been recorded yet.
+type InProgress struct {
+	// Slot is the claimed slot.
+	Slot time.Time
+	// Progress is the run's last checkpoint (zero before its first page).
+	Progress task.Progress
+}
+
+// Batch is a set of writes applied atomically by Store.Commit, in this
+// order: anchors, claims, checkpoints, runs, pauses. Result fields are
+// filled in by Commit.
+type Batch struct {
+	// Anchors are stored where none is yet (the existing anchor wins).
+	Anchors []Anchor
+	// Claims claim slots: a claim is won when its slot is after the task's
+	// last claimed slot (and after the other claims of the task earlier in
+	// the batch); a won claim moves the last claimed slot to it and records
+	// the slot as in progress.
+	Claims []Claim
+	// Checkpoints update the progress of runs in progress. A checkpoint of
+	// a slot that is not in progress (its run was recorded already) is
+	// ignored, never resurrected.
+	Checkpoints []Checkpoint
+	// Runs append finished runs to their task's history (keeping the last
+	// HistorySize). A run that is not Manual also ends its slot's time in
+	// progress.
+	Runs []task.Run
+	// Pauses store paused flags.
+	Pauses []Pause
+}
+
+// Len returns the number of writes in b.
+func (b *Batch) Len() int {
+	return len(b.Anchors) + len(b.Claims) + len(b.Checkpoints) + len(b.Runs) + len(b.Pauses)
+}
+
+// Anchor asks to store the anchor of a fixed-rate schedule.
+type Anchor struct {
+	// Task and Anchor are the request (Anchor must not be zero).
+	Task   string
+	Anchor time.Time
+	// Stored is the result: the anchor stored now (the existing one, or
+	// Anchor if there was none).
+	Stored time.Time
+}
+
+// Claim asks to claim a slot.
+type Claim struct {
+	// Task and Slot are the request (Slot must not be zero).
+	Task string
+	Slot time.Time
+	// Won is the result: true when the claim was won.
+	Won bool
+}
+
+// Checkpoint records how far the run of a claimed slot has got.
+type Checkpoint struct {
+	Task     string
+	Slot     time.Time
+	Progress task.Progress
+}
+
+// Pause stores a task's paused flag.
+type Pause struct {
+	Task   string
+	Paused bool
+}
+
+// Validate checks what a Store checks before writing: task names set,
+// slots and anchors not zero. Every problem is reported.
+func (b *Batch) Validate() error {
+	var errs []error
+	check := func(what, name string, t time.Time, needTime bool) {
+		if name == "" {
+			errs = append(errs, fmt.Errorf("%s: empty task name", what))
+		}
+		if needTime && t.IsZero() {
+			errs = append(errs, fmt.Errorf("%s of task %q: zero time", what, name))
+		}
 	}
-	return nil
+	for _, a := range b.Anchors {
+		check("anchor", a.Task, a.Anchor, true)
+	}
+	for _, c := range b.Claims {
+		check("claim", c.Task, c.Slot, true)
+	}
+	for _, c := range b.Checkpoints {
+		check("checkpoint", c.Task, c.Slot, true)
+	}
+	for _, r := range b.Runs {
+		check("run", r.Task, r.Slot, true)
+	}
+	for _, p := range b.Pauses {
+		check("pause", p.Task, time.Time{}, false)
+	}
+	return errors.Join(errs...)
 }
 
 // utc returns t in UTC without its monotonic clock reading (the zero time
@@ -137,17 +201,7 @@ func utc(t time.Time) time.Time {
 }
 
 // normalizeRun returns r with its times in UTC.
-func normalizeRun(r Run) Run {
+func normalizeRun(r task.Run) task.Run {
 	r.Slot, r.Start = utc(r.Slot), utc(r.Start)
 	return r
-}
-
-// appendRun appends r to runs, keeping the last HistorySize, in a new slice.
-func appendRun(runs []Run, r Run) []Run {
-	out := make([]Run, 0, min(len(runs)+1, HistorySize))
-	if drop := len(runs) + 1 - HistorySize; drop > 0 {
-		runs = runs[drop:]
-	}
-	out = append(out, runs...)
-	return append(out, r)
 }

@@ -1,0 +1,230 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Committer groups the batches of concurrent callers into one Store.Commit.
+// While one commit is being written, batches submitted meanwhile wait; the
+// next commit takes all of them at once. So one transaction (one fsync, or
+// one round trip) serves every fire due at the same moment, and a commit
+// never waits for a timer. A store whose commits do no I/O (Memory) is
+// committed on the caller's goroutine instead.
+//
+// Submit never blocks. The completion callback runs on the committer's
+// goroutine (or the caller's, for inline stores): it must be quick and must
+// not block, typically sending a message.
+type Committer struct {
+	st       Store
+	inline   bool
+	onCommit func(CommitStats)
+
+	mu      sync.Mutex
+	queue   []pending
+	closed  bool
+	lastErr error
+	wake    chan struct{}
+	stopped chan struct{}
+}
+
+// CommitStats describes one commit, for metrics and health.
+type CommitStats struct {
+	// Batches is how many submitted batches the commit merged.
+	Batches int
+	// Writes is the number of writes in the commit.
+	Writes int
+	// Duration is how long Store.Commit took.
+	Duration time.Duration
+	// Err is the commit's error, nil when it succeeded.
+	Err error
+}
+
+type pending struct {
+	b    *Batch
+	done func(error)
+}
+
+// CommitterOption configures a Committer.
+type CommitterOption func(*Committer)
+
+// OnCommit sets a function called after every commit (on the committer's
+// goroutine), for metrics.
+func OnCommit(f func(CommitStats)) CommitterOption {
+	return func(c *Committer) { c.onCommit = f }
+}
+
+// NewCommitter returns a Committer writing to st and starts its goroutine
+// (stopped by Close). A store with a CommitsInline() bool method that
+// returns true is committed on the callers' goroutines.
+func NewCommitter(st Store, opts ...CommitterOption) *Committer {
+	c := &Committer{st: st, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
+	for _, o := range opts {
+		o(c)
+	}
+	if in, ok := st.(interface{ CommitsInline() bool }); ok && in.CommitsInline() {
+		c.inline = true
+		close(c.stopped)
+		return c
+	}
+	go c.loop()
+	return c
+}
+
+// Store returns the store the committer writes to.
+func (c *Committer) Store() Store { return c.st }
+
+// Submit queues b for the next commit and calls done (if not nil) with the
+// commit's error once it is written; b's result fields are filled in
+// before done is called. A batch that fails Validate is refused at once.
+// After Close, done gets ErrClosed.
+func (c *Committer) Submit(b *Batch, done func(error)) {
+	if err := b.Validate(); err != nil {
+		callDone(done, fmt.Errorf("commit: %w", err))
+		return
+	}
+	if c.inline {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			callDone(done, fmt.Errorf("commit: %w", ErrClosed))
+			return
+		}
+		start := time.Now()
+		err := c.st.Commit(b)
+		c.record(CommitStats{Batches: 1, Writes: b.Len(), Duration: time.Since(start), Err: err})
+		callDone(done, err)
+		return
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		callDone(done, fmt.Errorf("commit: %w", ErrClosed))
+		return
+	}
+	c.queue = append(c.queue, pending{b: b, done: done})
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Commit submits b and waits for its commit.
+func (c *Committer) Commit(b *Batch) error {
+	ch := make(chan error, 1)
+	c.Submit(b, func(err error) { ch <- err })
+	return <-ch
+}
+
+// Flush waits until every batch submitted before it is committed, and
+// returns the error of the last commit (nil if it succeeded).
+func (c *Committer) Flush() error {
+	return c.Commit(&Batch{})
+}
+
+// Err returns the error of the most recent commit: nil once a commit
+// succeeds again. Readiness uses it.
+func (c *Committer) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
+}
+
+// Close commits what is queued, stops the goroutine and refuses later
+// batches. It does not close the store. Closing twice is not an error.
+func (c *Committer) Close() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		<-c.stopped
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	<-c.stopped
+}
+
+func (c *Committer) loop() {
+	defer close(c.stopped)
+	for {
+		<-c.wake
+		c.mu.Lock()
+		queue, closed := c.queue, c.closed
+		c.queue = nil
+		c.mu.Unlock()
+		if len(queue) > 0 {
+			c.commit(queue)
+		}
+		if closed {
+			c.mu.Lock()
+			rest := c.queue
+			c.queue = nil
+			c.mu.Unlock()
+			if len(rest) > 0 {
+				c.commit(rest)
+			}
+			return
+		}
+	}
+}
+
+// commit merges the queued batches into one, commits it and hands each
+// caller its results.
+func (c *Committer) commit(queue []pending) {
+	merged := queue[0].b
+	if len(queue) > 1 {
+		merged = &Batch{}
+		for _, p := range queue {
+			merged.Anchors = append(merged.Anchors, p.b.Anchors...)
+			merged.Claims = append(merged.Claims, p.b.Claims...)
+			merged.Checkpoints = append(merged.Checkpoints, p.b.Checkpoints...)
+			merged.Runs = append(merged.Runs, p.b.Runs...)
+			merged.Pauses = append(merged.Pauses, p.b.Pauses...)
+		}
+	}
+	start := time.Now()
+	var err error
+	if merged.Len() > 0 {
+		err = c.st.Commit(merged)
+	}
+	c.record(CommitStats{Batches: len(queue), Writes: merged.Len(), Duration: time.Since(start), Err: err})
+	if len(queue) > 1 && err == nil {
+		anchors, claims := merged.Anchors, merged.Claims
+		for _, p := range queue {
+			anchors = anchors[copy(p.b.Anchors, anchors):]
+			claims = claims[copy(p.b.Claims, claims):]
+		}
+	}
+	for _, p := range queue {
+		callDone(p.done, err)
+	}
+}
+
+func (c *Committer) record(s CommitStats) {
+	if s.Writes > 0 {
+		c.mu.Lock()
+		c.lastErr = s.Err
+		c.mu.Unlock()
+	}
+	if c.onCommit != nil {
+		c.onCommit(s)
+	}
+}
+
+// callDone calls done, if any, with err.
+func callDone(done func(error), err error) {
+	if done != nil {
+		done(err)
+	}
+}
+
+// IsClosed reports whether err says the store or committer was closed.
+func IsClosed(err error) bool { return errors.Is(err, ErrClosed) }
