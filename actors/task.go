@@ -2,246 +2,264 @@ package actors
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"maps"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/internal/msg"
 	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
-	"github.com/rs/zerolog"
 )
 
 // MaxMissedCount bounds the count of missed slots reported at once (after a
 // stall, or while no process ran); slots beyond it are still skipped.
 const MaxMissedCount = 100_000
 
-// snippetLen is how much of a bad reply goes into errors and logs.
-const snippetLen = 200
-
 // TaskConfig configures one incarnation of a task actor.
 type TaskConfig struct {
-	// Spec is the task (normalized and validated); it must not change while
-	// the actor runs.
+	// Spec is the task (normalized and validated); it must not change
+	// while the actor runs.
 	Spec *task.Spec
-	// Schedule yields the fire instants (built by the supervisor, which owns
-	// the anchor so that a restarted actor keeps the same slots).
+	// Schedule yields the fire instants (built by the supervisor, which
+	// owns the anchor so that every incarnation keeps the same slots).
 	Schedule schedule.Schedule
-	// API is the API-client actor that performs HTTP calls.
-	API *actor.PID
-	// Store persists claimed slots, runs and checkpoints (required).
-	Store store.Store
-	// Gen numbers this incarnation; messages to and from older ones are ignored.
+	// Gen numbers this incarnation.
 	Gen uint64
-	// FireAtStart runs the task as soon as the actor starts (run_on_start).
+	// Stored is what the store held about the task when this incarnation
+	// was spawned: last claimed slot, paused flag, latest run, runs in
+	// progress (which the actor resumes).
+	Stored store.TaskState
+	// Start is the scheduler's start: no slot at or before it is armed
+	// (the first slot of a fixed rate is one period after its anchor).
+	Start time.Time
+	// FireAtStart also fires once as soon as the actor starts (run_on_start).
 	FireAtStart bool
-	// CatchUp, when not zero, is a missed slot to fire at start (misfire: once).
-	CatchUp time.Time
-	// Resume, when not nil, is the checkpoint of a run that was interrupted
-	// (the process died mid-run): the run is resumed at start.
-	Resume *store.Checkpoint
-	// NotBefore is the instant after which slots are armed at start: the last
-	// slot claimed by an earlier process, or the scheduler's start.
-	NotBefore time.Time
-	// Manual arms no timer: the task runs only on Trigger.
+	// Manual arms no timer and resumes nothing: the task runs only when
+	// triggered (the once command).
 	Manual bool
-	// Paused starts the actor paused (see Pause).
-	Paused bool
 	// Gate is the gate's state when the actor starts.
-	Gate GateState
-	// Logger receives the actor's events; a "task" field is added.
-	Logger zerolog.Logger
-	// Observer, if not nil, receives run events.
-	Observer Observer
+	Gate msg.Gate
 }
 
-// NewTask returns the producer of a task actor.
-func NewTask(cfg TaskConfig) actor.Producer {
+// NewTask returns the producer of a task actor sharing rt. Spawn it with a
+// small inbox (it holds a handful of messages at a time) and without
+// middleware: the actor recovers its own panics and reports them to its
+// parent as msg.Crashed, then ignores every message until it is stopped.
+func NewTask(rt *Runtime, cfg TaskConfig) actor.Producer {
 	c := &cfg // one copy, shared by the producer and the actor it makes
 	return func() actor.Receiver {
 		return &taskActor{
+			rt:     rt,
 			cfg:    c,
-			log:    &c.Logger,
-			gate:   cfg.Gate,
-			paused: cfg.Paused,
-			jitter: cfg.Spec.JitterDelay(),
+			name:   c.Spec.Name,
+			jitter: c.Spec.JitterDelay(),
+			limit:  c.Spec.RunDeadline(rt.cfg.AttemptTimeout, rt.cfg.Attempts, rt.cfg.BackoffMax),
+			gate:   c.Gate,
 		}
 	}
 }
 
-type fire struct {
-	seq  uint64
-	slot time.Time
-}
-
-type jobDone struct {
-	run   uint64
-	items int
-	err   error
-}
-
-type run struct {
-	id      uint64
-	slot    time.Time
-	due     time.Time // slot plus the task's jitter
-	manual  bool
-	resumed bool
-	start   time.Time
-	pages   int
-	items   int
-	offset  int
-	status  int
-	call    uint64 // ID of the call in flight, 0 when none
-	cancel  context.CancelFunc
-}
-
+// pendingFire is a fire waiting for the gate's first probe, or for the run
+// in progress (overlap: queue_one). claimed is true when its slot was
+// claimed (it must then be recorded, run or skipped).
 type pendingFire struct {
-	slot   time.Time
-	manual bool
+	slot    time.Time
+	manual  bool
+	claimed bool
+}
+
+// checkDeadlines makes the actor end the runs past their deadline.
+type checkDeadlines struct{}
+
+// persisted reports that a pause or resume was stored.
+type persisted struct {
+	paused bool
+	err    error
+	reply  chan<- error
 }
 
 type taskActor struct {
-	cfg *TaskConfig
-	// log is the shared logger: the "task" field is added per event, since
-	// a sub-logger would hold a 500-byte context buffer in every task actor.
-	log    *zerolog.Logger
-	engine *actor.Engine
+	rt     *Runtime
+	cfg    *TaskConfig
+	name   string
+	jitter time.Duration
+	limit  time.Duration // run deadline
 	self   *actor.PID
 	parent *actor.PID
-	jitter time.Duration
 
-	timer *time.Timer
-	seq   uint64 // arms of the timer; a fire of an older arm is stale
+	alarm     *alarm
+	armed     time.Time // the slot armed, zero when none
+	notBefore time.Time
 
-	gate     GateState
-	pending  *pendingFire // a fire waiting for the first gate probe
-	queued   *pendingFire // a fire waiting for the run in progress (overlap: queue_one)
-	nextRun  uint64
-	runs     []*run // runs in progress: one, or a few with overlap: allow
-	draining bool
+	gate     msg.Gate
 	paused   bool
+	draining bool
+	idleSent bool
+	crashed  bool
+	retired  string // why the task is being retired; empty otherwise
+
+	runs    []*run // runs in progress: one, or a few with overlap: allow
+	queued  *pendingFire
+	pending *pendingFire
+	last    *task.Run
+
+	backstop   *time.Timer
+	backstopAt time.Time
 }
 
+// Receive implements actor.Receiver.
 func (t *taskActor) Receive(c *actor.Context) {
+	if t.crashed {
+		if _, ok := c.Message().(actor.Stopped); ok {
+			t.onStopped()
+		}
+		return
+	}
+	defer t.guard()
 	switch m := c.Message().(type) {
+	case *fire:
+		t.collect()
+		t.onFire(m)
+	case runDone, checkDeadlines:
+		t.collect()
+		if _, ok := m.(checkDeadlines); ok {
+			t.onDeadlines()
+		}
+	case jobPanic:
+		panic(m)
+	case msg.Trigger:
+		t.collect()
+		started, reason := t.start(time.Now(), true, false)
+		m.Reply <- msg.TriggerResult{Started: started, Reason: reason}
+	case msg.Status:
+		t.collect()
+		m.Reply <- t.status()
+	case msg.Pause:
+		t.onPause(m.Reply)
+	case msg.Resume:
+		t.onResume(m.Reply)
+	case persisted:
+		t.onPersisted(m)
+	case msg.Gate:
+		t.collect()
+		t.onGate(m)
+	case msg.Drain:
+		t.collect()
+		t.onDrain()
+	case msg.Retire:
+		t.retired = m.Reason
+		t.disarm()
 	case actor.Started:
 		t.onStarted(c)
-	case fire:
-		if m.seq != t.seq || t.draining || t.paused {
-			return
-		}
-		t.rearm(m.slot)
-		if t.claim(m.slot) {
-			t.start(m.slot, false)
-		}
-	case Trigger:
-		reply := TriggerReply{Task: t.cfg.Spec.Name}
-		reply.Started, reply.Reason = t.start(time.Now(), true)
-		if c.Sender() != nil {
-			c.Respond(reply)
-		}
-	case apiclient.Result:
-		t.onResult(m)
-	case jobDone:
-		r := t.runByID(m.run)
-		if r == nil {
-			return
-		}
-		r.items = m.items
-		if m.err != nil {
-			t.finish(r, OutcomeFailed, m.err)
-			return
-		}
-		t.finish(r, OutcomeOK, nil)
-	case jobPanic:
-		panic(m) // Recover reports it to the supervisor
-	case GateState:
-		t.onGate(m)
-	case APIRestarted:
-		for _, r := range t.runs {
-			if r.call != 0 {
-				r.call = 0
-				t.finish(r, OutcomeFailed, errors.New("the API client was restarted while a call was in flight"))
-			}
-		}
-	case Pause:
-		t.paused = true
-		t.stopTimer()
-		t.pending, t.queued = nil, nil
-		t.log.Info().Str("task", t.cfg.Spec.Name).Msg("paused")
-	case Resume:
-		if t.paused && !t.draining {
-			t.paused = false
-			if !t.cfg.Manual {
-				t.arm(t.firstSlot(time.Now()))
-			}
-			t.log.Info().Str("task", t.cfg.Spec.Name).Msg("resumed")
-		}
-	case Drain:
-		t.draining = true
-		t.stopTimer()
-		t.pending, t.queued = nil, nil
-		if len(t.runs) == 0 {
-			c.Send(t.parent, Idle{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
-		}
 	case actor.Stopped:
-		t.stopTimer()
-		for _, r := range t.runs {
-			if r.cancel != nil {
-				r.cancel()
-			}
-		}
+		t.onStopped()
+		return
+	default:
+		return
+	}
+	t.settle()
+}
+
+// guard recovers a panic in Receive: the runs in progress fail, the parent
+// is told, and the actor ignores everything but Stopped from then on.
+func (t *taskActor) guard() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	stack := debug.Stack()
+	if jp, ok := v.(jobPanic); ok {
+		v, stack = jp.value, jp.stack
+	}
+	t.crashed = true
+	t.disarm()
+	t.stopBackstop()
+	for _, r := range t.runs {
+		r.finish(task.OutcomeFailed, "", nil, 0, fmt.Errorf("the task crashed: %v", v))
+	}
+	t.runs = nil
+	if t.parent != nil {
+		t.rt.engine.Send(t.parent, msg.Crashed{Name: t.name, Gen: t.cfg.Gen, Reason: fmt.Sprint(v), Stack: string(stack)})
 	}
 }
 
 func (t *taskActor) onStarted(c *actor.Context) {
-	t.engine, t.self, t.parent = c.Engine(), c.PID(), c.Parent()
+	t.self, t.parent = c.PID(), c.Parent()
+	t.alarm = &alarm{pid: t.self, name: t.name}
+	st := t.cfg.Stored
+	t.paused = st.Paused
+	t.last = st.Last
+	t.notBefore = t.cfg.Start
+	if st.LastSlot.After(t.notBefore) {
+		t.notBefore = st.LastSlot
+	}
+	if t.cfg.Manual || t.paused {
+		return
+	}
+	for _, ip := range st.InProgress {
+		t.resume(ip)
+	}
 	now := time.Now()
-	if !t.cfg.Manual && !t.paused {
-		t.arm(t.firstSlot(now))
-	}
-	if cp := t.cfg.Resume; cp != nil && !t.paused {
-		t.resume(*cp)
-	}
-	if !t.cfg.CatchUp.IsZero() && !t.paused {
-		t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", t.cfg.CatchUp).Msg("firing the most recent missed slot once (misfire: once)")
-		if t.claim(t.cfg.CatchUp) {
-			t.start(t.cfg.CatchUp, false)
+	var catchUp time.Time
+	if !st.LastSlot.IsZero() {
+		// Slots whose (jittered) fire time passed while no process ran.
+		latest, n := schedule.Missed(t.cfg.Schedule, st.LastSlot, now.Add(-t.jitter), MaxMissedCount)
+		if n > 0 {
+			spec := t.cfg.Spec
+			ev := t.rt.log.Warn().Str("task", t.name).Int("missed_slots", n).Time("latest", latest).Str("misfire", string(spec.Misfire))
+			if spec.Misfire == task.MisfireOnce && (spec.MisfireGrace == 0 || now.Sub(latest) <= spec.MisfireGrace) {
+				catchUp = latest
+				ev.Msg("slots missed while the scheduler was down; firing the most recent one once")
+			} else {
+				ev.Msg("slots missed while the scheduler was down; skipped")
+			}
+			t.rt.obs.Missed(t.name, n)
 		}
 	}
-	if t.cfg.FireAtStart && !t.paused && t.claim(now) {
-		t.start(now, false)
+	t.armSlot(t.firstSlot(now))
+	if !catchUp.IsZero() {
+		t.fireOnce(catchUp)
+	}
+	if t.cfg.FireAtStart {
+		t.fireOnce(now)
 	}
 }
 
-func (t *taskActor) runByID(id uint64) *run {
-	for _, r := range t.runs {
-		if r.id == id {
-			return r
-		}
-	}
-	return nil
+// fireOnce claims slot outside the timer (a catch-up, a start-up fire); its
+// fire message follows like any other.
+func (t *taskActor) fireOnce(slot time.Time) {
+	t.rt.claim([]alarmEntry{{alarm: t.alarm, seq: 0, slot: slot}})
 }
 
-// firstSlot is the slot to arm when the actor starts or resumes: the first
-// one whose jittered fire time is still ahead, but none at or before
-// NotBefore (a slot already claimed, or the start slot of a fixed rate).
+// resume continues a run that a previous process (or incarnation) left in
+// progress; its slot was claimed before, so it is not claimed again. Offset
+// pagination resumes at the checkpoint's offset with the same
+// Idempotency-Key for the page it was on; drain pagination starts over
+// (the rows processed have left the result, and resuming could not be told
+// from starting over); a run without pagination runs again.
+func (t *taskActor) resume(ip store.InProgress) {
+	var from task.Progress
+	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset {
+		from = ip.Progress
+	}
+	t.rt.log.Info().Str("task", t.name).Time("slot", ip.Slot).Int("pages_done", ip.Progress.Pages).Int("offset", from.Offset).
+		Msg("resuming a run left in progress")
+	t.launch(ip.Slot, false, true, from)
+}
+
+// firstSlot is the slot to arm at start or on resume: the first whose fire
+// time (slot plus jitter) is still ahead, but none at or before notBefore.
 func (t *taskActor) firstSlot(now time.Time) time.Time {
-	return FirstSlot(t.cfg.Schedule, t.jitter, t.cfg.NotBefore, now)
+	return FirstSlot(t.cfg.Schedule, t.jitter, t.notBefore, now)
 }
 
 // FirstSlot is the slot a task actor arms when it starts or resumes at now:
 // the first one whose fire time (slot plus jitter) is still ahead, but none
-// at or before notBefore. The supervisor uses it to show a task's next fire.
+// at or before notBefore.
 func FirstSlot(s schedule.Schedule, jitter time.Duration, notBefore, now time.Time) time.Time {
 	from := now.Add(-jitter)
 	if from.Before(notBefore) {
@@ -250,147 +268,276 @@ func FirstSlot(s schedule.Schedule, jitter time.Duration, notBefore, now time.Ti
 	return s.Next(from)
 }
 
-// resume continues a run that a previous process left unfinished. Its slot
-// was claimed before, so it is not claimed again. Offset pagination resumes
-// at the checkpoint's offset; drain pagination cannot (the rows already
-// processed left the result, and the backend's view may have moved), so a
-// drain run starts its pagination over, still bounded by max_pages.
-func (t *taskActor) resume(cp store.Checkpoint) {
-	t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", cp.Slot).Int("pages_done", cp.Pages).Int("offset", cp.Offset).Str("mode", cp.Mode).
-		Msg("resuming a run interrupted by the previous process")
-	r := t.newRun(cp.Slot, false)
-	r.resumed = true
-	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset && cp.Mode == string(task.ModeOffset) {
-		r.pages, r.offset, r.items = cp.Pages, cp.Offset, cp.Items
-	}
-	t.launch(r)
-}
-
-// claim records in the store that slot fires now. A slot claimed before
-// (by this process or one before it) is not fired again.
-func (t *taskActor) claim(slot time.Time) bool {
-	ok, err := t.cfg.Store.Claim(t.cfg.Spec.Name, slot)
-	switch {
-	case err != nil:
-		t.log.Error().Str("task", t.cfg.Spec.Name).Err(err).Time("slot", slot).Msg("state store: cannot claim the slot; not firing it")
-		rec := RunRecord{Task: t.cfg.Spec.Name, Slot: slot, Start: time.Now(), Outcome: OutcomeFailed, Err: fmt.Sprintf("state store: %v", err)}
-		t.report(rec)
-		return false
-	case !ok:
-		t.log.Warn().Str("task", t.cfg.Spec.Name).Time("slot", slot).Msg("slot already claimed; not firing it again")
-		if t.cfg.Observer != nil {
-			t.cfg.Observer.Skipped(t.cfg.Spec.Name, slot, "slot already claimed")
-		}
-		return false
-	}
-	return true
-}
-
-// arm sets the timer for the slot at next (plus the task's jitter).
-func (t *taskActor) arm(next time.Time) {
-	t.stopTimer()
-	if next.IsZero() {
-		t.log.Warn().Str("task", t.cfg.Spec.Name).Msg("schedule has no further fire time; the task will not fire again")
+// armSlot arms the timer for slot (fired at slot plus jitter).
+func (t *taskActor) armSlot(slot time.Time) {
+	t.armed = slot
+	if slot.IsZero() {
+		t.rt.disarm(t.alarm)
+		t.rt.log.Warn().Str("task", t.name).Msg("the schedule has no further fire time; the task will not fire again")
 		return
 	}
-	t.seq++
-	seq, engine, self := t.seq, t.engine, t.self
-	t.timer = time.AfterFunc(time.Until(next.Add(t.jitter)), func() {
-		engine.Send(self, fire{seq: seq, slot: next})
-	})
+	t.rt.arm(t.alarm, slot, slot.Add(t.jitter))
+}
+
+func (t *taskActor) disarm() {
+	t.armed = time.Time{}
+	if t.alarm != nil {
+		t.rt.disarm(t.alarm)
+	}
 }
 
 // rearm arms the slot after the one firing now. Slots that have already
 // passed (the process stalled, or the wall clock jumped forward) are counted
-// and skipped: the next slot is always computed from the schedule, never
-// from when this run ends, so firing does not drift.
+// and skipped: the next slot is computed from the schedule, never from
+// when a run ends, so firing does not drift.
 func (t *taskActor) rearm(slot time.Time) {
-	latest, missed := schedule.Missed(t.cfg.Schedule, slot, time.Now().Add(-t.jitter), MaxMissedCount)
-	if missed == 0 {
-		latest = slot
+	now := time.Now()
+	next := t.cfg.Schedule.Next(slot)
+	if !next.IsZero() && !next.Add(t.jitter).After(now) {
+		latest, missed := schedule.Missed(t.cfg.Schedule, slot, now.Add(-t.jitter), MaxMissedCount)
+		next = t.cfg.Schedule.Next(latest)
+		t.rt.log.Warn().Str("task", t.name).Int("missed_slots", missed).Time("slot", slot).Time("next", next).
+			Msg("slots passed without firing; skipped to the next one")
+		t.rt.obs.Missed(t.name, missed)
 	}
-	next := t.cfg.Schedule.Next(latest)
-	if missed > 0 {
-		t.log.Warn().Str("task", t.cfg.Spec.Name).Int("missed_slots", missed).Time("slot", slot).Time("next", next).Msg("slots passed without firing; skipped to the next one")
-		if t.cfg.Observer != nil {
-			t.cfg.Observer.Missed(t.cfg.Spec.Name, missed)
+	t.armSlot(next)
+}
+
+func (t *taskActor) onFire(f *fire) {
+	oneOff := f.seq == 0
+	if !oneOff {
+		if f.seq != t.alarm.seq.Load() {
+			t.stale(f)
+			return
 		}
+		t.rearm(f.slot)
+	} else if t.paused || t.draining || t.retired != "" {
+		t.stale(f)
+		return
 	}
-	t.arm(next)
+	switch {
+	case f.err != nil:
+		t.rt.obs.Skipped(t.name, f.slot, task.SkipStore)
+	case !f.won:
+		t.rt.log.Warn().Str("task", t.name).Time("slot", f.slot).Msg("slot already claimed; not firing it again")
+		t.rt.obs.Skipped(t.name, f.slot, task.SkipClaimed)
+	default:
+		t.start(f.slot, false, true)
+	}
 }
 
-func (t *taskActor) stopTimer() {
-	if t.timer != nil {
-		t.timer.Stop()
-		t.timer = nil
+// stale handles a fire that lost its arming (paused, drained, retired
+// meanwhile): a slot it claimed is recorded as skipped, so that it does not
+// stay in progress.
+func (t *taskActor) stale(f *fire) {
+	if !f.won {
+		return
 	}
-}
-
-func (t *taskActor) tell(msg any) {
-	if t.parent != nil {
-		t.engine.Send(t.parent, msg)
+	reason := task.SkipPaused
+	if t.draining || t.retired != "" {
+		reason = task.SkipDraining
 	}
+	t.skip(f.slot, false, true, reason)
 }
 
 // start begins a run for slot unless the overlap policy, the gate or
-// draining says otherwise. It reports whether the run started (or waits for
-// its gate or its turn), or why not.
-func (t *taskActor) start(slot time.Time, manual bool) (bool, string) {
-	if t.draining {
-		return t.skip(slot, manual, "the scheduler is shutting down")
+// draining says otherwise; it reports whether the run started (or waits
+// for its gate or its turn), or why not.
+func (t *taskActor) start(slot time.Time, manual, claimed bool) (bool, task.SkipReason) {
+	if t.draining || t.retired != "" {
+		return t.skip(slot, manual, claimed, task.SkipDraining)
 	}
 	if len(t.runs) > 0 {
 		switch t.cfg.Spec.Overlap {
 		case task.OverlapAllow:
 		case task.OverlapQueueOne:
 			if t.queued == nil {
-				t.queued = &pendingFire{slot: slot, manual: manual}
-				t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", slot).Msg("run in progress; this fire is queued (overlap: queue_one)")
+				t.queued = &pendingFire{slot: slot, manual: manual, claimed: claimed}
+				t.rt.log.Info().Str("task", t.name).Time("slot", slot).Msg("run in progress; this fire is queued (overlap: queue_one)")
 				return true, ""
 			}
-			return t.skip(slot, manual, "the previous run is still in progress and one fire is already queued")
+			return t.skip(slot, manual, claimed, task.SkipOverlap)
 		default:
-			return t.skip(slot, manual, "the previous run is still in progress")
+			return t.skip(slot, manual, claimed, task.SkipOverlap)
 		}
 	}
 	if t.cfg.Spec.EnabledIf != task.GateNone {
 		switch {
-		case !t.gate.Known:
-			t.pending = &pendingFire{slot: slot, manual: manual}
-			t.log.Debug().Str("task", t.cfg.Spec.Name).Str("gate", string(t.cfg.Spec.EnabledIf)).Msg("fire waits for the first gate probe")
-			t.tell(GateWaiting{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
+		case !t.gate.Known && t.pending == nil:
+			t.pending = &pendingFire{slot: slot, manual: manual, claimed: claimed}
+			t.rt.log.Debug().Str("task", t.name).Str("gate", string(t.cfg.Spec.EnabledIf)).Msg("fire waits for the first gate probe")
 			return true, ""
+		case !t.gate.Known:
+			return t.skip(slot, manual, claimed, task.SkipOverlap)
 		case !t.gate.Open:
-			return t.skip(slot, manual, t.gateClosed())
+			return t.skip(slot, manual, claimed, task.SkipGated)
 		}
 	}
-	t.launch(t.newRun(slot, manual))
+	t.launch(slot, manual, false, task.Progress{})
 	return true, ""
 }
 
-func (t *taskActor) gateClosed() string {
-	g := t.cfg.Spec.EnabledIf
-	return fmt.Sprintf("the %s service is not configured (enabled_if: %s)", g, g)
-}
-
-func (t *taskActor) skip(slot time.Time, manual bool, reason string) (bool, string) {
-	ev := t.log.Info().Str("task", t.cfg.Spec.Name)
-	if len(t.runs) > 0 {
-		ev = t.log.Warn().Str("task", t.cfg.Spec.Name)
+// skip drops a fire: logged, counted, and recorded when it was manual or
+// its slot was claimed.
+func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipReason) (bool, task.SkipReason) {
+	text := reason.Describe(t.cfg.Spec.EnabledIf)
+	ev := t.rt.log.Info()
+	if reason == task.SkipOverlap {
+		ev = t.rt.log.Warn()
 	}
-	ev.Time("slot", slot).Bool("manual", manual).Str("reason", reason).Msg("fire skipped")
-	if t.cfg.Observer != nil {
-		t.cfg.Observer.Skipped(t.cfg.Spec.Name, slot, reason)
-	}
+	ev = ev.Str("task", t.name).Time("slot", slot).Str("reason", string(reason))
 	if manual {
-		// A manual run that cannot happen is recorded, so whoever asked sees why.
-		rec := RunRecord{Task: t.cfg.Spec.Name, Slot: slot, Manual: true, Start: slot, Outcome: OutcomeSkipped, Err: reason}
-		t.report(rec)
+		ev = ev.Bool("manual", true)
+	}
+	ev.Msg("fire skipped: " + text)
+	t.rt.obs.Skipped(t.name, slot, reason)
+	if manual || claimed {
+		rec := task.Run{Task: t.name, Slot: slot, Manual: manual, Start: time.Now(), Outcome: task.OutcomeSkipped,
+			Reason: reason, Err: text, Replica: t.rt.cfg.Replica}
+		t.last = &rec
+		t.rt.obs.RunFinished(rec)
+		t.rt.record(rec)
 	}
 	return false, reason
 }
 
-func (t *taskActor) onGate(g GateState) {
+// launch starts a run and hands it to its executor.
+func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progress) {
+	spec := t.cfg.Spec
+	now := time.Now()
+	r := &run{
+		rt: t.rt, owner: t.self, name: t.name, job: spec.Job,
+		slot: slot, due: slot, start: now, deadline: now.Add(t.limit),
+		manual: manual, resumed: resumed, progress: from,
+	}
+	if !manual {
+		r.due = slot.Add(t.jitter)
+	}
+	if !t.armed.IsZero() {
+		r.next = t.armed.Add(t.jitter)
+	}
+	if spec.Job != nil {
+		r.ctx, r.cancel = context.WithDeadline(context.Background(), r.deadline)
+	} else {
+		r.ctx, r.cancel = context.WithCancel(context.Background())
+	}
+	t.runs = append(t.runs, r)
+	lateness := now.Sub(r.due)
+	if manual || resumed || lateness < 0 {
+		lateness = 0
+	}
+	ev := t.rt.log.Info().Str("task", t.name).Time("slot", slot).Dur("lateness", lateness)
+	if manual {
+		ev = ev.Bool("manual", true)
+	}
+	if resumed {
+		ev = ev.Bool("resumed", true)
+	}
+	ev.Msg("run started")
+	t.rt.obs.Fired(t.name, slot, lateness)
+	t.armBackstop(r.deadline)
+	if spec.Job != nil {
+		if !t.rt.jobs.submit(r) {
+			r.finish(task.OutcomeSkipped, task.SkipQueueFull, nil, 0, fmt.Errorf("%d jobs are already waiting for a worker", t.rt.cfg.JobQueue))
+		}
+		return
+	}
+	t.rt.engine.Send(t.rt.cfg.API, &apiclient.RunRequest{
+		Task: t.name, Request: spec.Request, Paginate: spec.Paginate, Slot: slot, From: from,
+		Timeout: spec.Timeout, Deadline: r.deadline, Ctx: r.ctx, Sink: r,
+	})
+}
+
+// collect forgets the runs that have finished, keeping the latest result.
+func (t *taskActor) collect() {
+	n := 0
+	for _, r := range t.runs {
+		if r.done() {
+			if res := r.result; t.last == nil || !res.Start.Before(t.last.Start) {
+				t.last = &res
+			}
+			continue
+		}
+		t.runs[n] = r
+		n++
+	}
+	clear(t.runs[n:])
+	t.runs = t.runs[:n]
+	if n == 0 {
+		t.runs = nil
+	}
+}
+
+// settle does what waits for the runs to end: start the queued fire, report
+// idle after a drain; and asks to be told when they do.
+func (t *taskActor) settle() {
+	if len(t.runs) == 0 {
+		if q := t.queued; q != nil {
+			t.queued = nil
+			t.start(q.slot, q.manual, q.claimed)
+		}
+		if t.draining && !t.idleSent && len(t.runs) == 0 {
+			t.idleSent = true
+			t.rt.engine.Send(t.parent, msg.Idle{Task: t.name, Gen: t.cfg.Gen})
+		}
+		return
+	}
+	if t.queued != nil || t.draining {
+		for _, r := range t.runs {
+			if r.watch() {
+				// It finished meanwhile: look again.
+				t.rt.engine.Send(t.self, runDone{run: r})
+			}
+		}
+	}
+}
+
+// armBackstop makes sure the actor looks at its runs by deadline, whatever
+// happens to their executors (a lost message, a hung job).
+func (t *taskActor) armBackstop(deadline time.Time) {
+	now := time.Now()
+	if !t.backstopAt.IsZero() && t.backstopAt.After(now) && !deadline.Before(t.backstopAt) {
+		return
+	}
+	t.backstopAt = deadline
+	if t.backstop == nil {
+		engine, self := t.rt.engine, t.self
+		t.backstop = time.AfterFunc(deadline.Sub(now), func() { engine.Send(self, checkDeadlines{}) })
+		return
+	}
+	t.backstop.Reset(deadline.Sub(now))
+}
+
+func (t *taskActor) stopBackstop() {
+	if t.backstop != nil {
+		t.backstop.Stop()
+	}
+	t.backstopAt = time.Time{}
+}
+
+// onDeadlines fails the runs past their deadline and re-arms the backstop
+// for the earliest deadline left.
+func (t *taskActor) onDeadlines() {
+	now := time.Now()
+	t.backstopAt = time.Time{}
+	for _, r := range t.runs {
+		if !now.Before(r.deadline) {
+			r.finish(task.OutcomeFailed, "", nil, 0, fmt.Errorf("%w: the run took longer than its run_timeout (%s)", errDeadline, t.limit))
+		}
+	}
+	t.collect()
+	var earliest time.Time
+	for _, r := range t.runs {
+		if earliest.IsZero() || r.deadline.Before(earliest) {
+			earliest = r.deadline
+		}
+	}
+	if !earliest.IsZero() {
+		t.armBackstop(earliest)
+	}
+}
+
+func (t *taskActor) onGate(g msg.Gate) {
 	if g.Gate != t.cfg.Spec.EnabledIf {
 		return
 	}
@@ -400,250 +547,111 @@ func (t *taskActor) onGate(g GateState) {
 	}
 	p := *t.pending
 	t.pending = nil
-	if !g.Open {
-		t.skip(p.slot, p.manual, t.gateClosed())
-		t.tell(GateWaiting{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Closed: true})
-		return
+	t.start(p.slot, p.manual, p.claimed)
+}
+
+// dropWaiting skips the fires waiting for the gate or for the run in
+// progress.
+func (t *taskActor) dropWaiting(reason task.SkipReason) {
+	for _, p := range []*pendingFire{t.pending, t.queued} {
+		if p != nil {
+			t.skip(p.slot, p.manual, p.claimed, reason)
+		}
 	}
-	if !t.draining {
-		t.start(p.slot, p.manual)
+	t.pending, t.queued = nil, nil
+}
+
+func (t *taskActor) onPause(reply chan<- error) {
+	if !t.paused {
+		t.paused = true
+		t.disarm()
+		t.dropWaiting(task.SkipPaused)
+		t.rt.log.Info().Str("task", t.name).Int("runs_in_progress", len(t.runs)).Msg("task paused")
+	}
+	t.persist(true, reply)
+}
+
+func (t *taskActor) onResume(reply chan<- error) {
+	t.persist(false, reply)
+}
+
+// persist stores the paused flag; the reply is sent once it is stored.
+func (t *taskActor) persist(paused bool, reply chan<- error) {
+	engine, self := t.rt.engine, t.self
+	t.rt.Committer().Submit(&store.Batch{Pauses: []store.Pause{{Task: t.name, Paused: paused}}}, func(err error) {
+		engine.Send(self, persisted{paused: paused, err: err, reply: reply})
+	})
+}
+
+func (t *taskActor) onPersisted(p persisted) {
+	if p.err != nil {
+		t.rt.log.Error().Str("task", t.name).Bool("paused", p.paused).Err(p.err).Msg("state store: cannot store the paused flag")
+	} else if !p.paused && t.paused {
+		t.paused = false
+		if !t.cfg.Manual && !t.draining && t.retired == "" {
+			t.armSlot(t.firstSlot(time.Now()))
+		}
+		t.rt.log.Info().Str("task", t.name).Msg("task resumed")
+	}
+	if p.reply != nil {
+		p.reply <- p.err
 	}
 }
 
-func (t *taskActor) newRun(slot time.Time, manual bool) *run {
-	t.nextRun++
-	r := &run{id: t.nextRun, slot: slot, due: slot, manual: manual, start: time.Now()}
-	if !manual {
-		r.due = slot.Add(t.jitter)
-	}
-	return r
+func (t *taskActor) onDrain() {
+	t.draining = true
+	t.disarm()
+	t.dropWaiting(task.SkipDraining)
 }
 
-// launch starts a run: its first (or next, when resumed) page, or its job.
-func (t *taskActor) launch(r *run) {
-	t.runs = append(t.runs, r)
-	lateness := r.start.Sub(r.due)
-	if r.manual || r.resumed || lateness < 0 {
-		lateness = 0
-	}
-	t.log.Info().Str("task", t.cfg.Spec.Name).Time("slot", r.slot).Dur("lateness", lateness).Bool("manual", r.manual).Bool("resumed", r.resumed).Msg("run started")
-	if t.cfg.Observer != nil {
-		t.cfg.Observer.Fired(t.cfg.Spec.Name, r.slot, lateness)
-	}
-	t.tell(RunStarted{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen, Slot: r.slot})
-	if t.cfg.Spec.Job != nil {
-		t.runJob(r)
-		return
-	}
-	t.sendPage(r)
-}
-
-// runJob runs an in-process job in a goroutine owned by this actor: it is
-// cancelled when the actor stops, and its panic is re-raised in Receive.
-func (t *taskActor) runJob(r *run) {
-	ctx, cancel := context.WithCancel(context.Background())
-	if t.cfg.Spec.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), t.cfg.Spec.Timeout)
-	}
-	r.cancel = cancel
-	id, job, engine, self := r.id, t.cfg.Spec.Job, t.engine, t.self
-	go func() {
-		defer cancel()
-		defer func() {
-			if v := recover(); v != nil {
-				engine.Send(self, jobPanic{value: v, stack: debug.Stack()})
-			}
-		}()
-		items, err := job(ctx)
-		engine.Send(self, jobDone{run: id, items: items, err: err})
+// onStopped is the Stopped handler: it must not panic (hollywood does not
+// recover panics there). Runs still in progress are abandoned (left in
+// progress in the store, for the next start to resume) at a shutdown, or
+// ended as failed when the task is retired or crashed.
+func (t *taskActor) onStopped() {
+	defer func() {
+		if v := recover(); v != nil {
+			t.rt.log.Error().Str("task", t.name).Str("panic", fmt.Sprint(v)).Msg("panic while stopping a task actor")
+		}
 	}()
+	t.disarm()
+	t.stopBackstop()
+	for _, r := range t.runs {
+		switch {
+		case t.retired != "":
+			r.finish(task.OutcomeFailed, "", nil, 0, fmt.Errorf("stopped: %s", t.retired))
+		case r.manual:
+			r.finish(task.OutcomeFailed, "", nil, 0, fmt.Errorf("interrupted by the shutdown"))
+		case r.abandon():
+			t.rt.log.Warn().Str("task", t.name).Time("slot", r.slot).
+				Msg("run interrupted by the shutdown; the next start resumes it")
+		}
+	}
+	t.runs = nil
 }
 
-// callID ties a call to this incarnation, run and page, so that a late reply
-// to an earlier one is recognised and dropped.
-func (t *taskActor) callID(r *run) uint64 {
-	return t.cfg.Gen<<40 | (r.id&0xFFFFF)<<20 | uint64(r.pages&0xFFFFF)
-}
-
-// IdempotencyKey is the Idempotency-Key of a page of a task's run for a
-// slot: the same on every retry and after a restart, so a backend can drop
-// duplicates.
-func IdempotencyKey(taskName string, slot time.Time, page int) string {
-	sum := sha256.Sum256([]byte(taskName + "\x00" + strconv.FormatInt(slot.UnixNano(), 10) + "\x00" + strconv.Itoa(page)))
-	return hex.EncodeToString(sum[:16])
-}
-
-func (t *taskActor) sendPage(r *run) {
+// status describes the task as the actor sees it.
+func (t *taskActor) status() task.Status {
 	spec := t.cfg.Spec
-	req := spec.Request
-	body := make(map[string]any, len(req.Body)+2)
-	maps.Copy(body, req.Body)
-	if p := spec.Paginate; p != nil {
-		body[p.SizeField] = p.Size
-		if p.Mode == task.ModeOffset {
-			body[p.OffsetField] = r.offset
-		}
+	st := task.Status{Name: t.name, Gate: spec.EnabledIf, GateKnown: t.gate.Known, GateOpen: t.gate.Open, State: task.StateScheduled}
+	switch {
+	case len(t.runs) > 0:
+		st.State = task.StateRunning
+	case t.paused:
+		st.State = task.StatePaused
+	case spec.EnabledIf != task.GateNone && t.gate.Known && !t.gate.Open:
+		st.State = task.StateGated
 	}
-	r.call = t.callID(r)
-	t.engine.SendWithSender(t.cfg.API, apiclient.Call{
-		ID: r.call,
-		Request: apiclient.Request{
-			Task:           spec.Name,
-			Service:        req.Service,
-			Method:         req.Method,
-			Path:           req.Path,
-			Query:          req.Query,
-			Body:           body,
-			Auth:           req.Auth,
-			Timeout:        spec.Timeout,
-			IdempotencyKey: IdempotencyKey(spec.Name, r.slot, r.pages+1),
-		},
-		ReplyTo: t.self,
-	}, t.self)
-}
-
-func (t *taskActor) onResult(res apiclient.Result) {
-	var r *run
-	for _, c := range t.runs {
-		if c.call != 0 && c.call == res.ID {
-			r = c
-		}
+	if !t.armed.IsZero() {
+		st.Next = t.armed.Add(t.jitter)
 	}
-	if r == nil {
-		t.log.Debug().Str("task", t.cfg.Spec.Name).Uint64("call", res.ID).Msg("dropped a reply to an earlier run")
-		return
+	for _, r := range t.runs {
+		st.Running = append(st.Running, r.running())
 	}
-	r.call = 0
-	r.pages++
-	r.status = res.Response.Status
-	if res.Err != nil {
-		var se *apiclient.StatusError
-		if errors.As(res.Err, &se) {
-			r.status = se.Status
-		}
-		t.finish(r, OutcomeFailed, res.Err)
-		return
+	slices.SortFunc(st.Running, func(a, b task.Running) int { return a.Start.Compare(b.Start) })
+	if t.last != nil {
+		last := *t.last
+		st.Last = &last
 	}
-	key := t.cfg.Spec.Request.Result
-	p := t.cfg.Spec.Paginate
-	if p != nil {
-		key = p.Result
-	}
-	n, err := CountList(res.Response.Body, key)
-	if err != nil {
-		t.finish(r, OutcomeFailed, fmt.Errorf("page %d: HTTP %d: %w", r.pages, res.Response.Status, err))
-		return
-	}
-	r.items += n
-	if p == nil || n < p.Size {
-		t.finish(r, OutcomeOK, nil)
-		return
-	}
-	if r.pages >= p.MaxPages {
-		t.finish(r, OutcomeFailed, fmt.Errorf("max_pages (%d) reached with the list still full: the run was stopped", p.MaxPages))
-		return
-	}
-	if p.Mode == task.ModeOffset {
-		r.offset += p.Size
-	}
-	if !r.manual {
-		cp := store.Checkpoint{Slot: r.slot, Mode: string(p.Mode), Pages: r.pages, Offset: r.offset, Items: r.items}
-		if err := t.cfg.Store.SaveCheckpoint(t.cfg.Spec.Name, cp); err != nil {
-			t.log.Error().Str("task", t.cfg.Spec.Name).Err(err).Msg("state store: cannot save the pagination checkpoint")
-		}
-	}
-	t.sendPage(r)
-}
-
-func (t *taskActor) finish(r *run, outcome Outcome, err error) {
-	t.runs = slices.DeleteFunc(t.runs, func(c *run) bool { return c == r })
-	rec := RunRecord{
-		Task:     t.cfg.Spec.Name,
-		Slot:     r.slot,
-		Manual:   r.manual,
-		Start:    r.start,
-		Duration: time.Since(r.start),
-		Outcome:  outcome,
-		Pages:    r.pages,
-		Items:    r.items,
-		Status:   r.status,
-	}
-	if !r.manual && !r.resumed {
-		rec.Lateness = max(0, r.start.Sub(r.due))
-	}
-	if r.cancel != nil {
-		r.cancel()
-	}
-	ev := t.log.Info().Str("task", t.cfg.Spec.Name)
-	if err != nil {
-		rec.Err = err.Error()
-		ev = t.log.Error().Str("task", t.cfg.Spec.Name).Err(err)
-	}
-	ev.Time("slot", rec.Slot).Str("outcome", string(outcome)).Int("pages", rec.Pages).Int("items", rec.Items).
-		Int("status", rec.Status).Dur("duration", rec.Duration).Msg("run finished")
-	t.report(rec)
-	if q := t.queued; q != nil && len(t.runs) == 0 && !t.draining {
-		t.queued = nil
-		t.start(q.slot, q.manual)
-	}
-	if t.draining && len(t.runs) == 0 {
-		t.tell(Idle{Task: t.cfg.Spec.Name, Gen: t.cfg.Gen})
-	}
-}
-
-// report stores a run record and tells the observer and the parent.
-func (t *taskActor) report(rec RunRecord) {
-	if err := t.cfg.Store.RecordRun(t.cfg.Spec.Name, ToStore(rec)); err != nil {
-		t.log.Error().Str("task", t.cfg.Spec.Name).Err(err).Msg("state store: cannot record the run")
-	}
-	if t.cfg.Observer != nil {
-		t.cfg.Observer.RunFinished(rec)
-	}
-	t.tell(RunFinished{Gen: t.cfg.Gen, Record: rec, Running: len(t.runs)})
-}
-
-// ToStore converts a run record to its stored form.
-func ToStore(r RunRecord) store.Run {
-	return store.Run{
-		Slot: r.Slot, Start: r.Start, Manual: r.Manual, Lateness: r.Lateness, Duration: r.Duration,
-		Outcome: string(r.Outcome), Pages: r.Pages, Items: r.Items, Status: r.Status, Err: r.Err,
-	}
-}
-
-// FromStore converts a stored run back to a run record of task.
-func FromStore(taskName string, r store.Run) RunRecord {
-	return RunRecord{
-		Task: taskName, Slot: r.Slot, Start: r.Start, Manual: r.Manual, Lateness: r.Lateness, Duration: r.Duration,
-		Outcome: Outcome(r.Outcome), Pages: r.Pages, Items: r.Items, Status: r.Status, Err: r.Err,
-	}
-}
-
-// CountList checks that body is a JSON object and returns the length of the
-// list under key (when key is empty, only the object is checked). Any other
-// shape is an error that quotes the first 200 bytes of the body.
-func CountList(body []byte, key string) (int, error) {
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		return 0, fmt.Errorf("reply is not a JSON object: %s", Snippet(body))
-	}
-	if key == "" {
-		return 0, nil
-	}
-	raw, ok := obj[key]
-	if !ok {
-		return 0, fmt.Errorf("reply has no %q list: %s", key, Snippet(body))
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(raw, &list); err != nil || list == nil {
-		return 0, fmt.Errorf("reply's %q is not a list: %s", key, Snippet(body))
-	}
-	return len(list), nil
-}
-
-// Snippet quotes at most the first 200 bytes of b.
-func Snippet(b []byte) string {
-	if len(b) > snippetLen {
-		return strconv.Quote(string(b[:snippetLen])) + "..."
-	}
-	return strconv.Quote(string(b))
+	return st
 }

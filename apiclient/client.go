@@ -46,6 +46,8 @@ const (
 	DefaultBurst = 5
 	// DefaultMaxInFlight is the default Config.MaxInFlight.
 	DefaultMaxInFlight = 4
+	// DefaultQueueSize is the default Config.QueueSize.
+	DefaultQueueSize = 1000
 	// DefaultTimeout is the default Config.Timeout (per attempt).
 	DefaultTimeout = 30 * time.Second
 	// DefaultMaxAttempts is the default Config.MaxAttempts.
@@ -145,8 +147,13 @@ type Config struct {
 	Rate float64
 	// Burst is the rate limiter's burst; default 5.
 	Burst int
-	// MaxInFlight is the number of calls the actor runs at once; default 4.
+	// MaxInFlight is the number of calls the actor runs at once to each
+	// service (the backend and the background service each have this
+	// budget, so one hung service never starves the other); default 4.
 	MaxInFlight int
+	// QueueSize bounds the runs waiting in the actor for a slot or a token;
+	// a run beyond it is skipped at once; default 1000.
+	QueueSize int
 	// Timeout bounds each attempt; default 30s.
 	Timeout time.Duration
 	// MaxAttempts is the number of attempts per call; default 3 (1 = no retry).
@@ -214,6 +221,9 @@ func NewClient(cfg Config) (*Client, error) {
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = DefaultMaxInFlight
 	}
+	if cfg.QueueSize <= 0 {
+		cfg.QueueSize = DefaultQueueSize
+	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -228,7 +238,15 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = defaultHTTPClient()
+	} else {
+		hc := *cfg.HTTPClient // the caller's client is left as it is
+		cfg.HTTPClient = &hc
 	}
+	// The scheduler calls fixed routes of its own services: a redirect is
+	// an answer (a failed call naming where it pointed), never followed, so
+	// the secret never travels to another host or port and a POST never
+	// turns into a GET.
+	cfg.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -297,7 +315,10 @@ func defaultHTTPClient() *http.Client {
 // Do performs the call: it waits for the rate limiter before each attempt,
 // builds the URL and body, retries transient failures and returns the
 // Response. err is nil only for a 2xx answer; a non-2xx final answer gives a
-// wrapped *StatusError together with the Response.
+// wrapped *StatusError together with the Response. Do is for single calls
+// (the gate probes, embedding programs); task runs go through the
+// API-client actor (NewActor), which drives their pages with the same
+// attempts, retry policy and rate limiter.
 func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	start := time.Now()
 	var resp Response
@@ -306,17 +327,10 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 		return fmt.Errorf("%s %s %s: attempt %d/%d: %w", req.Service, req.Method, req.Path, attempt, maxAttempts, err)
 	}
 	finish := func() { resp.Duration = time.Since(start) }
-
-	base, err := c.baseURL(req)
-	if err != nil {
-		finish()
-		return resp, wrap(1, err)
-	}
 	timeout := req.Timeout
 	if timeout <= 0 {
 		timeout = c.cfg.Timeout
 	}
-
 	var lastErr error
 	for attempt := 1; ; attempt++ {
 		waited, err := c.waitRate(ctx)
@@ -328,77 +342,105 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 			finish()
 			return resp, wrap(attempt, joinLast("waiting for rate limiter", err, lastErr))
 		}
-
-		httpReq, cancel, err := c.build(ctx, base, req, timeout)
-		if err != nil {
-			finish()
-			return resp, wrap(attempt, fmt.Errorf("build request: %w", err))
-		}
 		resp.Attempts = attempt
-		out := func() attemptResult {
-			defer cancel()
-			return c.attempt(ctx, httpReq, req.Path, timeout)
-		}()
-		if c.cfg.Observer != nil {
-			c.cfg.Observer.CallDone(req, out.status, out.err, out.d)
-		}
+		out := c.try(ctx, req, timeout)
 		resp.Status = out.status
 		resp.Body = out.body
-
 		if out.err == nil {
 			finish()
-			c.log.Debug().Str("task", req.Task).Str("service", string(req.Service)).
-				Str("method", req.Method).Str("path", req.Path).
-				Int("status", out.status).Int("attempts", attempt).
-				Dur("duration", resp.Duration).Msg("call succeeded")
 			return resp, nil
 		}
 		lastErr = out.err
-
-		if !out.retry || attempt >= maxAttempts {
+		wait, retry := c.retryWait(req, out, attempt)
+		if !retry {
 			finish()
-			c.log.Debug().Str("task", req.Task).Str("service", string(req.Service)).
-				Str("method", req.Method).Str("path", req.Path).
-				Int("status", out.status).Int("attempts", attempt).
-				Str("error", c.redact(out.err.Error())).
-				Dur("duration", time.Since(start)).Msg("call failed")
 			return resp, wrap(attempt, out.err)
 		}
-
-		wait := c.backoff(attempt)
-		if out.retryAfter >= 0 {
-			if out.retryAfter > c.cfg.BackoffMax {
-				finish()
-				c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
-					Str("method", req.Method).Str("path", req.Path).
-					Int("attempt", attempt).Int("status", out.status).
-					Dur("retry_after", out.retryAfter).Dur("backoff_max", c.cfg.BackoffMax).
-					Msg("Retry-After exceeds BackoffMax; giving up")
-				return resp, wrap(attempt, out.err)
-			}
-			if out.retryAfter > wait {
-				wait = out.retryAfter
-			}
-		}
-
-		if c.cfg.Observer != nil {
-			c.cfg.Observer.Retried(req, attempt, out.reason)
-		}
-		ev := c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
-			Str("method", req.Method).Str("path", req.Path).
-			Int("attempt", attempt).Int("max_attempts", maxAttempts)
-		if out.status != 0 {
-			ev = ev.Int("status", out.status)
-		} else {
-			ev = ev.Str("error", c.redact(out.err.Error()))
-		}
-		ev.Str("reason", out.reason).Dur("wait", wait).Msg("retrying call")
-
+		c.noteRetry(req, out, attempt, wait)
 		if err := sleepCtx(ctx, wait); err != nil {
 			finish()
 			return resp, wrap(attempt, joinLast("waiting to retry", err, lastErr))
 		}
 	}
+}
+
+// try performs one attempt of req: it builds the HTTP request (with its own
+// timeout), performs it, reports it to the observer and classifies the
+// outcome. It does not wait for the rate limiter.
+func (c *Client) try(ctx context.Context, req Request, timeout time.Duration) attemptResult {
+	base, err := c.baseURL(req)
+	if err != nil {
+		return attemptResult{err: err, retryAfter: -1}
+	}
+	httpReq, cancel, err := c.build(ctx, base, req, timeout)
+	if err != nil {
+		return attemptResult{err: fmt.Errorf("build request: %w", err), retryAfter: -1}
+	}
+	out := c.attempt(ctx, httpReq, req.Path, timeout)
+	cancel()
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.CallDone(req, out.status, out.err, out.d)
+	}
+	ev := c.log.Debug()
+	if out.err != nil {
+		ev = ev.Str("error", c.redact(out.err.Error()))
+	}
+	ev.Str("task", req.Task).Str("service", string(req.Service)).Str("method", req.Method).Str("path", req.Path).
+		Int("status", out.status).Dur("duration", out.d).Msg("HTTP attempt")
+	return out
+}
+
+// retryWait decides whether the failed attempt number attempt (1-based)
+// is retried, and after how long: transient failures are, up to
+// MaxAttempts, after a full-jitter backoff or the answer's Retry-After if
+// longer; a Retry-After beyond BackoffMax ends the call.
+func (c *Client) retryWait(req Request, out attemptResult, attempt int) (time.Duration, bool) {
+	if !out.retry || attempt >= c.cfg.MaxAttempts {
+		return 0, false
+	}
+	wait := c.backoff(attempt)
+	if out.retryAfter >= 0 {
+		if out.retryAfter > c.cfg.BackoffMax {
+			c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
+				Str("method", req.Method).Str("path", req.Path).
+				Int("attempt", attempt).Int("status", out.status).
+				Dur("retry_after", out.retryAfter).Dur("backoff_max", c.cfg.BackoffMax).
+				Msg("Retry-After exceeds the longest backoff; giving up")
+			return 0, false
+		}
+		wait = max(wait, out.retryAfter)
+	}
+	return wait, true
+}
+
+// noteRetry logs and counts a retry decided by retryWait.
+func (c *Client) noteRetry(req Request, out attemptResult, attempt int, wait time.Duration) {
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.Retried(req, attempt, out.reason)
+	}
+	ev := c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
+		Str("method", req.Method).Str("path", req.Path).
+		Int("attempt", attempt).Int("max_attempts", c.cfg.MaxAttempts)
+	if out.status != 0 {
+		ev = ev.Int("status", out.status)
+	} else {
+		ev = ev.Str("error", c.redact(out.err.Error()))
+	}
+	ev.Str("reason", out.reason).Dur("wait", wait).Msg("retrying call")
+}
+
+// reserveToken takes a rate-limiter token if one is available at now and
+// returns 0; otherwise it takes nothing and returns how long until one is.
+func (c *Client) reserveToken(now time.Time) time.Duration {
+	r := c.limiter.ReserveN(now, 1)
+	if !r.OK() {
+		return time.Second
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d
+	}
+	return 0
 }
 
 // joinLast wraps err (a context error) with what was being done and, when
@@ -546,6 +588,20 @@ func (c *Client) attempt(ctx context.Context, httpReq *http.Request, path string
 		return out
 	}
 	if hresp.StatusCode >= 200 && hresp.StatusCode < 300 {
+		out.d = time.Since(start)
+		return out
+	}
+	if hresp.StatusCode >= 300 && hresp.StatusCode < 400 {
+		where := hresp.Header.Get("Location")
+		if where == "" {
+			where = "(no Location header)"
+		}
+		out.err = &StatusError{
+			Status: hresp.StatusCode,
+			Body:   truncate(c.redact("redirect to "+where+" refused: the scheduler never follows redirects"), maxErrorBody),
+			Method: httpReq.Method,
+			Path:   path,
+		}
 		out.d = time.Since(start)
 		return out
 	}

@@ -63,3 +63,13 @@ func (e *every) Next(t time.Time) time.Time {
 func (e *every) String() string {
 	return "every " + e.period.String()
 }
+
+// span implements spanner: the slots in (after, until] by arithmetic.
+func (e *every) span(after, until time.Time) (time.Time, int64) {
+	first := e.Next(after)
+	if first.IsZero() || first.After(until) {
+		return time.Time{}, 0
+	}
+	k := until.Sub(first) / e.period // saturates only beyond 292 years
+	return first.Add(k * e.period), int64(k) + 1
+}

@@ -63,16 +63,56 @@ func Upcoming(s Schedule, t time.Time, n int) []time.Time {
 }
 
 // Missed counts the fire instants of s in (after, until] and returns the
-// latest of them. The count stops at limit (n is then limit), but the walk
-// goes on to find the latest instant.
+// latest of them. The count stops at limit (n is then limit). It never
+// walks the instants one by one beyond limit: a fixed rate is counted by
+// arithmetic, and for calendar schedules the latest instant is found by
+// looking back from until in growing steps once limit instants were walked.
 func Missed(s Schedule, after, until time.Time, limit int) (latest time.Time, n int) {
+	if sp, ok := s.(spanner); ok {
+		latest, count := sp.span(after, until)
+		return latest, int(min(count, int64(max(limit, 0))))
+	}
 	for t := after; ; {
 		next := s.Next(t)
 		if next.IsZero() || next.After(until) {
 			return latest, n
 		}
-		if n < limit {
-			n++
+		latest, t = next, next
+		if n++; n >= limit {
+			return latestBefore(s, latest, until), n
+		}
+	}
+}
+
+// spanner is implemented by schedules that count their instants in a span
+// by arithmetic.
+type spanner interface {
+	// span returns the latest instant in (after, until] and how many there are.
+	span(after, until time.Time) (latest time.Time, n int64)
+}
+
+// latestBefore returns the latest instant of s in (known, until], given
+// that known is an instant of s at or before until. It looks back from
+// until in doubling steps for a start whose next instant is at or before
+// until, then walks forward from there: O(log gap) Next calls plus the
+// instants of the last step.
+func latestBefore(s Schedule, known, until time.Time) time.Time {
+	from := known
+	for step := time.Second; ; step *= 2 {
+		back := until.Add(-step)
+		if !back.After(known) || step > 100*365*24*time.Hour {
+			break
+		}
+		if next := s.Next(back); !next.IsZero() && !next.After(until) {
+			from = back
+			break
+		}
+	}
+	latest := known
+	for t := from; ; {
+		next := s.Next(t)
+		if next.IsZero() || next.After(until) {
+			return latest
 		}
 		latest, t = next, next
 	}

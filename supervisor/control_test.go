@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
@@ -39,15 +38,15 @@ func TestPauseResume(t *testing.T) {
 		sys := startSystem(t, []task.Spec{jobSpec("p", time.Minute, noop)}, nil)
 		defer sys.stop()
 		time.Sleep(150 * time.Second)
-		r := sys.request(supervisor.PauseTask{Name: "p"}).(supervisor.ControlReply)
-		if r.Err != nil || r.Task.State != supervisor.StatePaused || !r.Task.Next.IsZero() {
+		r := sys.request(supervisor.PauseTask{Name: "p"}).(supervisor.TaskReply)
+		if r.Err != nil || r.Task.State != task.StatePaused || !r.Task.Next.IsZero() {
 			t.Fatalf("pause: %+v", r)
 		}
 		time.Sleep(5 * time.Minute)
 		sys.trigger("p") // at 7m30s
 		time.Sleep(3 * time.Minute)
-		r = sys.request(supervisor.ResumeTask{Name: "p"}).(supervisor.ControlReply) // at 10m30s
-		if r.Err != nil || r.Task.State != supervisor.StateScheduled {
+		r = sys.request(supervisor.ResumeTask{Name: "p"}).(supervisor.TaskReply) // at 10m30s
+		if r.Err != nil || r.Task.State != task.StateScheduled {
 			t.Fatalf("resume: %+v", r)
 		}
 		time.Sleep(2 * time.Minute)
@@ -57,7 +56,7 @@ func TestPauseResume(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("fires at %v, want %v", got, want)
 		}
-		if r := sys.request(supervisor.PauseTask{Name: "nope"}).(supervisor.ControlReply); !errors.Is(r.Err, supervisor.ErrUnknownTask) {
+		if r := sys.request(supervisor.PauseTask{Name: "nope"}).(supervisor.TaskReply); !errors.Is(r.Err, supervisor.ErrUnknownTask) {
 			t.Errorf("pause of an unknown task: %v", r.Err)
 		}
 	})
@@ -78,12 +77,12 @@ func TestResumeRevivesFailedTask(t *testing.T) {
 		defer sys.stop()
 		time.Sleep(time.Minute)
 		synctest.Wait()
-		if st := sys.list()["flaky"]; st.State != supervisor.StateFailed {
+		if st := sys.list()["flaky"]; st.State != task.StateFailed {
 			t.Fatalf("state %s, want failed", st.State)
 		}
 		healthy.Store(true)
-		r := sys.request(supervisor.ResumeTask{Name: "flaky"}).(supervisor.ControlReply)
-		if r.Err != nil || r.Task.State != supervisor.StateScheduled {
+		r := sys.request(supervisor.ResumeTask{Name: "flaky"}).(supervisor.TaskReply)
+		if r.Err != nil || r.Task.State != task.StateScheduled {
 			t.Fatalf("resume: %+v", r)
 		}
 		time.Sleep(10*time.Second + time.Millisecond)
@@ -94,8 +93,10 @@ func TestResumeRevivesFailedTask(t *testing.T) {
 	})
 }
 
-// Reload adds, removes and changes tasks, while an unchanged task keeps its
-// slots: no extra fire, none missed. An invalid set changes nothing.
+// Reload adds, removes and changes tasks; a task restarted by a reload keeps
+// its slots (its anchor and last claimed slot are stored): no extra fire,
+// none missed. A task with an in-process job is always restarted, since two
+// closures cannot be compared. An invalid set changes nothing.
 func TestReload(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		start := time.Now()
@@ -116,7 +117,7 @@ func TestReload(t *testing.T) {
 			jobSpec("add", 5*time.Minute, noop), keep, jobSpec("change", 2*time.Minute, noop),
 		}}).(supervisor.ReloadReply)
 		if reply.Err != nil || !slices.Equal(reply.Added, []string{"add"}) || !slices.Equal(reply.Removed, []string{"drop"}) ||
-			!slices.Equal(reply.Changed, []string{"change"}) || !slices.Equal(reply.Unchanged, []string{"keep"}) {
+			!slices.Equal(reply.Changed, []string{"keep", "change"}) || len(reply.Unchanged) != 0 {
 			t.Fatalf("reload: %+v", reply)
 		}
 		time.Sleep(8 * time.Minute) // to 10m30s
@@ -154,17 +155,51 @@ func TestSkippedTriggerKeepsRunningState(t *testing.T) {
 		defer sys.stop()
 		time.Sleep(time.Minute + time.Second)
 		synctest.Wait()
-		if r, ok := sys.request(supervisor.TriggerTask{Name: "slow"}).(actors.TriggerReply); !ok || r.Started {
+		if r, ok := sys.request(supervisor.TriggerTask{Name: "slow"}).(supervisor.TriggerReply); !ok || r.Started {
 			t.Fatalf("trigger during a run: %+v", r)
 		}
 		synctest.Wait()
-		if st := sys.list()["slow"]; st.State != supervisor.StateRunning || st.LastRun == nil || st.LastRun.Outcome != actors.OutcomeSkipped {
-			t.Errorf("after a skipped trigger: state %s, last run %+v; want running, last run skipped", st.State, st.LastRun)
+		if st := sys.list()["slow"]; st.State != task.StateRunning || st.Last == nil || st.Last.Outcome != task.OutcomeSkipped {
+			t.Errorf("after a skipped trigger: state %s, last run %+v; want running, last run skipped", st.State, st.Last)
 		}
 		time.Sleep(30 * time.Second)
 		synctest.Wait()
-		if st := sys.list()["slow"]; st.State != supervisor.StateScheduled {
+		if st := sys.list()["slow"]; st.State != task.StateScheduled {
 			t.Errorf("after the run: state %s, want scheduled", st.State)
+		}
+	})
+}
+
+// A reload hands a task with a job its new closure, even one of the same
+// function literal (same code, other captured values), while an HTTP task
+// whose spec did not change keeps its actor, timer and slots.
+func TestReloadSwapsJobClosureAndKeepsUnchangedHTTPTask(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		var hits [2]atomic.Int32
+		closure := func(i int) task.JobFunc {
+			return func(context.Context) (int, error) { hits[i].Add(1); return 0, nil }
+		}
+		stub := newStub(true)
+		todos := defaultSpec(t, "extract-todos") // every 10m
+		sys := startSystem(t, []task.Spec{jobSpec("job", time.Minute, closure(0)), todos}, stubClient(t, stub, nil))
+		defer sys.stop()
+		time.Sleep(90 * time.Second)
+		synctest.Wait()
+		if hits[0].Load() != 1 {
+			t.Fatalf("first closure ran %d times before the reload, want 1", hits[0].Load())
+		}
+		reply := sys.request(supervisor.Reload{Tasks: []task.Spec{jobSpec("job", time.Minute, closure(1)), todos}}).(supervisor.ReloadReply)
+		if reply.Err != nil || !slices.Equal(reply.Changed, []string{"job"}) || !slices.Equal(reply.Unchanged, []string{"extract-todos"}) {
+			t.Fatalf("reload: %+v", reply)
+		}
+		time.Sleep(9 * time.Minute) // to 10m30s
+		synctest.Wait()
+		if a, b := hits[0].Load(), hits[1].Load(); a != 1 || b != 9 {
+			t.Errorf("after the reload the old closure ran %d times in all and the new one %d; want 1 and 9", a, b)
+		}
+		if got := slotsOf(sys.rec.firesOf("extract-todos"), start); !slices.Equal(got, minutes(10)) {
+			t.Errorf("extract-todos fired at %v, want only its 10m slot", got)
 		}
 	})
 }

@@ -11,7 +11,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/store"
@@ -84,11 +83,15 @@ func TestClaimedSlotNeverFiresTwice(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		t0 := time.Now()
 		st := store.NewMemory()
-		if _, err := st.SetAnchor("hourly", t0); err != nil {
-			t.Fatal(err)
+		// The slot at 2h was claimed and run by an earlier process.
+		claimed := t0.Add(2 * time.Hour)
+		b := &store.Batch{
+			Anchors: []store.Anchor{{Task: "hourly", Anchor: t0}},
+			Claims:  []store.Claim{{Task: "hourly", Slot: claimed}},
+			Runs:    []task.Run{{Task: "hourly", Slot: claimed, Start: claimed, Outcome: task.OutcomeOK}},
 		}
-		if ok, err := st.Claim("hourly", t0.Add(2*time.Hour)); !ok || err != nil {
-			t.Fatal(ok, err)
+		if err := st.Commit(b); err != nil || !b.Claims[0].Won {
+			t.Fatal(b.Claims, err)
 		}
 		sys := startSystem(t, []task.Spec{jobSpec("hourly", time.Hour, noop)}, nil, supervisor.WithStore(st))
 		defer sys.stop()
@@ -108,27 +111,27 @@ func TestResumeFromCheckpoint(t *testing.T) {
 	cases := []struct {
 		name       string
 		task, path string
-		cp         store.Checkpoint
+		progress   task.Progress
 		offsets    []any // offsets sent after the restart (offset mode)
 		pages      int
 		items      int
 	}{
 		{"offset resumes", "first-home-chat-of-week", "/home_chat",
-			store.Checkpoint{Mode: "offset", Pages: 1, Offset: 50, Items: 50}, []any{50.0, 100.0}, 3, 110},
+			task.Progress{Pages: 1, Offset: 50, Items: 50}, []any{50.0, 100.0}, 3, 110},
 		{"drain restarts", "purchases-expiration-checker", "/check_expired_purchases",
-			store.Checkpoint{Mode: "drain", Pages: 1, Items: 50}, nil, 2, 60},
+			task.Progress{Pages: 1, Items: 50}, nil, 2, 60},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				slot := time.Now().Add(-time.Minute)
 				st := store.NewMemory()
-				tc.cp.Slot = slot
-				if ok, err := st.Claim(tc.task, slot); !ok || err != nil {
-					t.Fatal(ok, err)
+				b := &store.Batch{
+					Claims:      []store.Claim{{Task: tc.task, Slot: slot}},
+					Checkpoints: []store.Checkpoint{{Task: tc.task, Slot: slot, Progress: tc.progress}},
 				}
-				if err := st.SaveCheckpoint(tc.task, tc.cp); err != nil {
-					t.Fatal(err)
+				if err := st.Commit(b); err != nil || !b.Claims[0].Won {
+					t.Fatal(b.Claims, err)
 				}
 				stub := newStub(true)
 				sys := startSystem(t, []task.Spec{defaultSpec(t, tc.task)}, stubClient(t, stub, nil), supervisor.WithStore(st))
@@ -136,7 +139,7 @@ func TestResumeFromCheckpoint(t *testing.T) {
 				recs := waitRecords(t, sys, tc.task, 1)
 				synctest.Wait()
 				r := recs[0]
-				if r.Outcome != actors.OutcomeOK || !r.Slot.Equal(slot) || r.Pages != tc.pages || r.Items != tc.items {
+				if r.Outcome != task.OutcomeOK || !r.Slot.Equal(slot) || r.Pages != tc.pages || r.Items != tc.items {
 					t.Errorf("record %+v, want ok for the checkpoint's slot with %d pages, %d items", r, tc.pages, tc.items)
 				}
 				calls := stub.CallsTo(tc.path)
@@ -148,13 +151,14 @@ func TestResumeFromCheckpoint(t *testing.T) {
 					if !slices.Equal(got, tc.offsets) {
 						t.Errorf("offsets after restart %v, want %v", got, tc.offsets)
 					}
-					if calls[0].IdempotencyKey != actors.IdempotencyKey(tc.task, slot, 2) {
+					if calls[0].IdempotencyKey != apiclient.IdempotencyKey(tc.task, slot, 2) {
 						t.Errorf("resumed page 2 has key %q, want the key of page 2 of that slot", calls[0].IdempotencyKey)
 					}
 				}
-				state, err := st.Load(tc.task)
-				if err != nil || state.Checkpoint != nil || len(state.Runs) != 1 {
-					t.Errorf("stored state after the run: %+v, %v (want no checkpoint and one run)", state, err)
+				states, err := st.Load([]string{tc.task})
+				history, herr := st.History(tc.task, store.HistorySize)
+				if err != nil || herr != nil || len(states[tc.task].InProgress) != 0 || len(history) != 1 {
+					t.Errorf("stored state after the run: %+v, %d runs, %v, %v (want nothing in progress and one run)", states[tc.task], len(history), err, herr)
 				}
 				if len(sys.rec.recordsOf(tc.task)) != 1 {
 					t.Errorf("%d records, want 1", len(sys.rec.recordsOf(tc.task)))
@@ -181,15 +185,15 @@ func TestIdempotencyKeys(t *testing.T) {
 		}
 		slot := sys.rec.firesOf(spec.Name)[0].slot
 		want := []string{
-			actors.IdempotencyKey(spec.Name, slot, 1), actors.IdempotencyKey(spec.Name, slot, 1),
-			actors.IdempotencyKey(spec.Name, slot, 2), actors.IdempotencyKey(spec.Name, slot, 3),
+			apiclient.IdempotencyKey(spec.Name, slot, 1), apiclient.IdempotencyKey(spec.Name, slot, 1),
+			apiclient.IdempotencyKey(spec.Name, slot, 2), apiclient.IdempotencyKey(spec.Name, slot, 3),
 		}
 		for i, c := range calls {
 			if c.IdempotencyKey != want[i] || len(c.IdempotencyKey) != 32 {
 				t.Errorf("call %d: key %q, want %q", i, c.IdempotencyKey, want[i])
 			}
 		}
-		if want[1] == want[2] || actors.IdempotencyKey(spec.Name, slot.Add(time.Hour), 1) == want[0] {
+		if want[1] == want[2] || apiclient.IdempotencyKey(spec.Name, slot.Add(time.Hour), 1) == want[0] {
 			t.Error("keys do not differ between pages or slots")
 		}
 	})
@@ -201,7 +205,7 @@ func TestPauseSurvivesRestart(t *testing.T) {
 		st := store.NewMemory()
 		spec := jobSpec("p", time.Minute, noop)
 		first := startSystem(t, []task.Spec{spec}, nil, supervisor.WithStore(st))
-		if r := first.request(supervisor.PauseTask{Name: "p"}).(supervisor.ControlReply); r.Err != nil {
+		if r := first.request(supervisor.PauseTask{Name: "p"}).(supervisor.TaskReply); r.Err != nil {
 			t.Fatal(r.Err)
 		}
 		first.stop()
@@ -209,7 +213,7 @@ func TestPauseSurvivesRestart(t *testing.T) {
 		defer second.stop()
 		time.Sleep(5 * time.Minute)
 		synctest.Wait()
-		if st := second.list()["p"]; st.State != supervisor.StatePaused {
+		if st := second.list()["p"]; st.State != task.StatePaused {
 			t.Errorf("state after restart: %s, want paused", st.State)
 		}
 		if n := len(second.rec.firesOf("p")); n != 0 {
@@ -337,7 +341,7 @@ func TestFloodRespectsRateLimit(t *testing.T) {
 		}
 		ok := 0
 		for _, r := range sys.rec.records {
-			if r.Outcome == actors.OutcomeOK {
+			if r.Outcome == task.OutcomeOK {
 				ok++
 			}
 		}
@@ -372,14 +376,14 @@ func TestBackendDownThenUp(t *testing.T) {
 			t.Fatalf("%d runs, want 6", len(recs))
 		}
 		for i, r := range recs[:5] {
-			if r.Outcome != actors.OutcomeFailed || !strings.Contains(r.Err, "connection reset") {
+			if r.Outcome != task.OutcomeFailed || !strings.Contains(r.Err, "connection reset") {
 				t.Errorf("run %d while down: %+v", i, r)
 			}
 		}
-		if r := recs[5]; r.Outcome != actors.OutcomeOK {
+		if r := recs[5]; r.Outcome != task.OutcomeOK {
 			t.Errorf("run after recovery: %+v", r)
 		}
-		if st := sys.list()[spec.Name]; st.State != supervisor.StateScheduled || st.Restarts != 0 {
+		if st := sys.list()[spec.Name]; st.State != task.StateScheduled || st.Restarts != 0 {
 			t.Errorf("state %s restarts %d", st.State, st.Restarts)
 		}
 	})

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
@@ -87,13 +86,13 @@ type fireEvent struct {
 	lateness time.Duration
 }
 
-// recorder is an actors.Observer that keeps every event.
+// recorder is a task.Observer that keeps every event.
 type recorder struct {
 	mu      sync.Mutex
 	fires   []fireEvent
 	skips   []string
 	missed  int
-	records []actors.RunRecord
+	records []task.Run
 }
 
 func (r *recorder) Fired(name string, slot time.Time, lateness time.Duration) {
@@ -102,10 +101,10 @@ func (r *recorder) Fired(name string, slot time.Time, lateness time.Duration) {
 	r.fires = append(r.fires, fireEvent{task: name, slot: slot, at: time.Now(), lateness: lateness})
 }
 
-func (r *recorder) Skipped(name string, _ time.Time, reason string) {
+func (r *recorder) Skipped(name string, _ time.Time, reason task.SkipReason) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.skips = append(r.skips, name+": "+reason)
+	r.skips = append(r.skips, name+": "+reason.Describe(""))
 }
 
 func (r *recorder) Missed(_ string, n int) {
@@ -114,7 +113,7 @@ func (r *recorder) Missed(_ string, n int) {
 	r.missed += n
 }
 
-func (r *recorder) RunFinished(rec actors.RunRecord) {
+func (r *recorder) RunFinished(rec task.Run) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.records = append(r.records, rec)
@@ -132,10 +131,10 @@ func (r *recorder) firesOf(name string) []fireEvent {
 	return out
 }
 
-func (r *recorder) recordsOf(name string) []actors.RunRecord {
+func (r *recorder) recordsOf(name string) []task.Run {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []actors.RunRecord
+	var out []task.Run
 	for _, rec := range r.records {
 		if rec.Task == name {
 			out = append(out, rec)
@@ -204,9 +203,9 @@ func (s *system) request(msg any) any {
 	return v
 }
 
-func (s *system) list() map[string]supervisor.TaskStatus {
+func (s *system) list() map[string]task.Status {
 	s.t.Helper()
-	out := map[string]supervisor.TaskStatus{}
+	out := map[string]task.Status{}
 	for _, st := range s.request(supervisor.ListTasks{}).(supervisor.TaskList).Tasks {
 		out[st.Name] = st
 	}
@@ -217,12 +216,13 @@ func (s *system) list() map[string]supervisor.TaskStatus {
 func (s *system) trigger(name string) {
 	s.t.Helper()
 	switch r := s.request(supervisor.TriggerTask{Name: name}).(type) {
-	case actors.TriggerReply:
+	case supervisor.TriggerReply:
+		if r.Err != nil {
+			s.t.Fatalf("trigger %s: %v", name, r.Err)
+		}
 		if !r.Started {
 			s.t.Fatalf("trigger %s: not started: %s", name, r.Reason)
 		}
-	case supervisor.TriggerError:
-		s.t.Fatalf("trigger %s: %v", name, r.Err)
 	default:
 		s.t.Fatalf("trigger %s: unexpected reply %T", name, r)
 	}

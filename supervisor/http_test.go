@@ -1,12 +1,12 @@
 package supervisor_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
@@ -18,7 +18,7 @@ func newStub(email bool) *mojodexstub.Stub {
 }
 
 // waitRecord runs virtual time until the task has n records.
-func waitRecords(t *testing.T, sys *system, name string, n int) []actors.RunRecord {
+func waitRecords(t *testing.T, sys *system, name string, n int) []task.Run {
 	t.Helper()
 	for i := 0; i < 600; i++ {
 		synctest.Wait()
@@ -67,7 +67,7 @@ func TestDefaultTasksAgainstContract(t *testing.T) {
 		for name, w := range wants {
 			recs := waitRecords(t, sys, name, 1)
 			r := recs[0]
-			if r.Outcome != actors.OutcomeOK || r.Pages != w.pages || r.Items != w.items || r.Status != 200 {
+			if r.Outcome != task.OutcomeOK || r.Pages != w.pages || r.Items != w.items || r.Status != 200 {
 				t.Errorf("%s: %+v, want ok with %d pages, %d items", name, r, w.pages, w.items)
 			}
 			calls := stub.CallsTo(w.path)
@@ -125,7 +125,7 @@ func TestMaxPagesBoundsEndlessDrain(t *testing.T) {
 		defer sys.stop()
 		sys.trigger(spec.Name)
 		r := waitRecords(t, sys, spec.Name, 1)[0]
-		if r.Outcome != actors.OutcomeFailed || r.Pages != 7 || r.Items != 350 || !strings.Contains(r.Err, "max_pages (7)") {
+		if r.Outcome != task.OutcomeFailed || r.Pages != 7 || r.Items != 350 || !strings.Contains(r.Err, "max_pages (7)") {
 			t.Errorf("record %+v", r)
 		}
 		if n := len(stub.CallsTo("/check_expired_purchases")); n != 7 {
@@ -145,7 +145,7 @@ func TestMaxPagesBoundsEndlessOffset(t *testing.T) {
 		defer sys.stop()
 		sys.trigger(spec.Name)
 		r := waitRecords(t, sys, spec.Name, 1)[0]
-		if r.Outcome != actors.OutcomeFailed || r.Pages != task.DefaultMaxPages {
+		if r.Outcome != task.OutcomeFailed || r.Pages != task.DefaultMaxPages {
 			t.Errorf("record %+v", r)
 		}
 		calls := stub.CallsTo("/home_chat")
@@ -170,7 +170,7 @@ func TestGateTurnsOnAndOff(t *testing.T) {
 
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if st := sys.list()[spec.Name]; st.State != supervisor.StateGated {
+		if st := sys.list()[spec.Name]; st.State != task.StateGated {
 			t.Fatalf("state %s before the first slot, want gated", st.State)
 		}
 		time.Sleep(16 * time.Minute) // slot at 15 min: gated
@@ -190,7 +190,7 @@ func TestGateTurnsOnAndOff(t *testing.T) {
 		if n := len(stub.CallsTo(path)); n != 3 {
 			t.Fatalf("%d calls after a failed probe, want still 3", n)
 		}
-		if st := sys.list()[spec.Name]; st.State != supervisor.StateGated {
+		if st := sys.list()[spec.Name]; st.State != task.StateGated {
 			t.Errorf("state %s after a failed probe, want gated", st.State)
 		}
 		time.Sleep(15 * time.Minute) // probe at 50 min succeeds; slot at 60 min runs
@@ -210,7 +210,7 @@ func TestTriggerGatedTaskIsSkipped(t *testing.T) {
 		defer sys.stop()
 		sys.request(supervisor.TriggerTask{Name: spec.Name})
 		r := waitRecords(t, sys, spec.Name, 1)[0]
-		if r.Outcome != actors.OutcomeSkipped || !strings.Contains(r.Err, "email service is not configured") {
+		if r.Outcome != task.OutcomeSkipped || !strings.Contains(r.Err, "email service is not configured") {
 			t.Errorf("record %+v", r)
 		}
 		if n := len(stub.CallsTo("/check_disengaged_free_trial_users")); n != 0 {
@@ -227,21 +227,21 @@ func TestFailuresAndRetries(t *testing.T) {
 	cases := []struct {
 		name     string
 		faults   []mojodexstub.Fault
-		outcome  actors.Outcome
+		outcome  task.Outcome
 		calls    int
 		errHas   string
 		minSpent time.Duration
 	}{
-		{name: "503 then 200", faults: []mojodexstub.Fault{{Status: 503}}, outcome: actors.OutcomeOK, calls: 3},
-		{name: "429 with Retry-After", faults: []mojodexstub.Fault{{Status: 429, RetryAfter: "3"}}, outcome: actors.OutcomeOK, calls: 3, minSpent: 3 * time.Second},
-		{name: "400 not retried", faults: []mojodexstub.Fault{{Status: 400, Body: `{"error":"bad"}`}}, outcome: actors.OutcomeFailed, calls: 1, errHas: "400"},
-		{name: "503 three times", faults: []mojodexstub.Fault{{Status: 503}, {Status: 503}, {Status: 503}}, outcome: actors.OutcomeFailed, calls: 3, errHas: "503"},
-		{name: "slower than the timeout", faults: []mojodexstub.Fault{{Delay: time.Minute}}, outcome: actors.OutcomeFailed, calls: 1, errHas: "deadline", minSpent: 30 * time.Second},
-		{name: "HTML", faults: []mojodexstub.Fault{{Body: "<html>oops</html>"}}, outcome: actors.OutcomeFailed, calls: 1, errHas: `HTTP 200: reply is not a JSON object: "<html>oops</html>"`},
-		{name: "truncated JSON", faults: []mojodexstub.Fault{{Body: `{"purchase_pks": [1, 2`}}, outcome: actors.OutcomeFailed, calls: 1, errHas: "not a JSON object"},
-		{name: "wrong type", faults: []mojodexstub.Fault{{Body: `{"purchase_pks": "1,2"}`}}, outcome: actors.OutcomeFailed, calls: 1, errHas: `"purchase_pks" is not a list`},
-		{name: "missing list", faults: []mojodexstub.Fault{{Body: `{"other": []}`}}, outcome: actors.OutcomeFailed, calls: 1, errHas: `no "purchase_pks" list`},
-		{name: "JSON array", faults: []mojodexstub.Fault{{Body: `[1,2,3]`}}, outcome: actors.OutcomeFailed, calls: 1, errHas: "not a JSON object"},
+		{name: "503 then 200", faults: []mojodexstub.Fault{{Status: 503}}, outcome: task.OutcomeOK, calls: 3},
+		{name: "429 with Retry-After", faults: []mojodexstub.Fault{{Status: 429, RetryAfter: "3"}}, outcome: task.OutcomeOK, calls: 3, minSpent: 3 * time.Second},
+		{name: "400 not retried", faults: []mojodexstub.Fault{{Status: 400, Body: `{"error":"bad"}`}}, outcome: task.OutcomeFailed, calls: 1, errHas: "400"},
+		{name: "503 three times", faults: []mojodexstub.Fault{{Status: 503}, {Status: 503}, {Status: 503}}, outcome: task.OutcomeFailed, calls: 3, errHas: "503"},
+		{name: "slower than the timeout", faults: []mojodexstub.Fault{{Delay: time.Minute}}, outcome: task.OutcomeFailed, calls: 1, errHas: "deadline", minSpent: 30 * time.Second},
+		{name: "HTML", faults: []mojodexstub.Fault{{Body: "<html>oops</html>"}}, outcome: task.OutcomeFailed, calls: 1, errHas: `HTTP 200: reply is not a JSON object: "<html>oops</html>"`},
+		{name: "truncated JSON", faults: []mojodexstub.Fault{{Body: `{"purchase_pks": [1, 2`}}, outcome: task.OutcomeFailed, calls: 1, errHas: "not a JSON object"},
+		{name: "wrong type", faults: []mojodexstub.Fault{{Body: `{"purchase_pks": "1,2"}`}}, outcome: task.OutcomeFailed, calls: 1, errHas: `"purchase_pks" is not a list`},
+		{name: "missing list", faults: []mojodexstub.Fault{{Body: `{"other": []}`}}, outcome: task.OutcomeFailed, calls: 1, errHas: `no "purchase_pks" list`},
+		{name: "JSON array", faults: []mojodexstub.Fault{{Body: `[1,2,3]`}}, outcome: task.OutcomeFailed, calls: 1, errHas: "not a JSON object"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -283,14 +283,14 @@ func TestHistoryAndUnknownTask(t *testing.T) {
 			t.Fatalf("history of %d runs (err %v), want %d", len(reply.Task.History), reply.Err, supervisor.HistorySize)
 		}
 		last := reply.Task.History[len(reply.Task.History)-1]
-		if reply.Task.LastRun == nil || !reply.Task.LastRun.Slot.Equal(last.Slot) || last.Slot.Minute()%60 != 25 {
-			t.Errorf("last run %+v", reply.Task.LastRun)
+		if reply.Task.Last == nil || !reply.Task.Last.Slot.Equal(last.Slot) || last.Slot.Minute()%60 != 25 {
+			t.Errorf("last run %+v", reply.Task.Last)
 		}
 		if want := time.Now().Truncate(time.Minute).Add(time.Minute); !reply.Task.Next.Equal(want) {
 			t.Errorf("next %v, want %v", reply.Task.Next, want)
 		}
 		bad := sys.request(supervisor.GetTask{Name: "nope"}).(supervisor.TaskReply)
-		if bad.Err == nil || !strings.Contains(bad.Err.Error(), `unknown task: "nope"`) {
+		if bad.Err == nil || !strings.Contains(bad.Err.Error(), `unknown task "nope"`) || !errors.Is(bad.Err, supervisor.ErrUnknownTask) {
 			t.Errorf("unknown task: %v", bad.Err)
 		}
 	})

@@ -208,10 +208,10 @@ func TestCrashBackoffAndIntensityWindow(t *testing.T) {
 			}
 		}
 		st := sys.list()
-		if st["crashy"].State != supervisor.StateFailed || st["crashy"].Restarts != 5 {
+		if st["crashy"].State != task.StateFailed || st["crashy"].Restarts != 5 {
 			t.Errorf("crashy: state %s restarts %d, want failed after 5 restarts", st["crashy"].State, st["crashy"].Restarts)
 		}
-		if st["steady"].State != supervisor.StateScheduled {
+		if st["steady"].State != task.StateScheduled {
 			t.Errorf("steady: state %s", st["steady"].State)
 		}
 		if got := steady.Load(); got != 120 {
@@ -223,7 +223,7 @@ func TestCrashBackoffAndIntensityWindow(t *testing.T) {
 			}
 		}
 		// Triggering a failed task is refused with a clear error.
-		if r, ok := sys.request(supervisor.TriggerTask{Name: "crashy"}).(supervisor.TriggerError); !ok || !strings.Contains(r.Err.Error(), "failed") {
+		if r, ok := sys.request(supervisor.TriggerTask{Name: "crashy"}).(supervisor.TriggerReply); !ok || r.Err == nil || !strings.Contains(r.Err.Error(), "failed") {
 			t.Errorf("trigger of a failed task: %#v", r)
 		}
 	})
@@ -244,7 +244,7 @@ func TestCrashesOutsideWindowKeepRestarting(t *testing.T) {
 		// One crash every 5 minutes (the backoff is shorter than a period):
 		// at most 2 in any 9-minute window... 3 crashes at 5, 10, 15 fall
 		// within 10 minutes, so a 9-minute window holds 2.
-		if st := sys.list()["sometimes"]; st.State == supervisor.StateFailed {
+		if st := sys.list()["sometimes"]; st.State == task.StateFailed {
 			t.Fatalf("task failed after %d crashes spread over an hour", n.Load())
 		}
 		if n.Load() < 10 {

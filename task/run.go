@@ -15,8 +15,9 @@ const (
 	// OutcomeFailed is a run that ended with an error (Run.Err says which).
 	OutcomeFailed Outcome = "failed"
 	// OutcomeSkipped is a fire that started no run (Run.Reason says why).
-	// Only manual fires are recorded as skipped runs; skipped scheduled
-	// fires are counted by the Observer.
+	// A skipped manual fire, and a scheduled fire skipped after its slot
+	// was claimed (overlap, gate, pause, shutdown, full queue), are recorded;
+	// a fire whose claim was lost or failed is only counted by the Observer.
 	OutcomeSkipped Outcome = "skipped"
 )
 
@@ -45,10 +46,12 @@ const (
 	// SkipQueueFull: the queue of runs waiting for the API client (or for a
 	// job worker) was full.
 	SkipQueueFull SkipReason = "queue_full"
+	// SkipPaused: the task was paused between its slot's claim and its fire.
+	SkipPaused SkipReason = "paused"
 )
 
 // SkipReasons lists every skip reason, in a stable order.
-var SkipReasons = []SkipReason{SkipOverlap, SkipGated, SkipDraining, SkipClaimed, SkipStore, SkipQueueFull}
+var SkipReasons = []SkipReason{SkipOverlap, SkipGated, SkipDraining, SkipClaimed, SkipStore, SkipQueueFull, SkipPaused}
 
 // Describe explains the reason in words, for logs and operators; gate is
 // the task's gate (used by SkipGated).
@@ -65,7 +68,9 @@ func (r SkipReason) Describe(gate Gate) string {
 	case SkipStore:
 		return "the state store could not record the claim"
 	case SkipQueueFull:
-		return "the queue of runs waiting for the API client is full"
+		return "the queue of runs waiting to be executed is full"
+	case SkipPaused:
+		return "the task was paused"
 	}
 	return string(r)
 }

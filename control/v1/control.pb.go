@@ -172,7 +172,14 @@ type Run struct {
 	// Started by a trigger rather than by the schedule.
 	Manual bool `protobuf:"varint,9,opt,name=manual,proto3" json:"manual,omitempty"`
 	// How late the run started after its slot (0 for manual runs).
-	Lateness      *durationpb.Duration `protobuf:"bytes,10,opt,name=lateness,proto3" json:"lateness,omitempty"`
+	Lateness *durationpb.Duration `protobuf:"bytes,10,opt,name=lateness,proto3" json:"lateness,omitempty"`
+	// Why a skipped run did not happen: overlap, gated, draining, claimed,
+	// store, queue_full or paused (empty otherwise).
+	Reason string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Continued after the process (or replica) that started it died.
+	Resumed bool `protobuf:"varint,12,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	// The replica that finished the run (empty for a single process).
+	Replica       string `protobuf:"bytes,13,opt,name=replica,proto3" json:"replica,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -277,6 +284,130 @@ func (x *Run) GetLateness() *durationpb.Duration {
 	return nil
 }
 
+func (x *Run) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Run) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *Run) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
+// RunInProgress is a run that has not ended yet.
+type RunInProgress struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Slot    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=slot,proto3" json:"slot,omitempty"`
+	Start   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start,proto3" json:"start,omitempty"`
+	Manual  bool                   `protobuf:"varint,3,opt,name=manual,proto3" json:"manual,omitempty"`
+	Resumed bool                   `protobuf:"varint,4,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	// Pages answered so far, items seen, and the next offset requested.
+	Pages  int32 `protobuf:"varint,5,opt,name=pages,proto3" json:"pages,omitempty"`
+	Items  int32 `protobuf:"varint,6,opt,name=items,proto3" json:"items,omitempty"`
+	Offset int32 `protobuf:"varint,7,opt,name=offset,proto3" json:"offset,omitempty"`
+	// When the run is failed if it has not ended.
+	Deadline      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RunInProgress) Reset() {
+	*x = RunInProgress{}
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RunInProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RunInProgress) ProtoMessage() {}
+
+func (x *RunInProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RunInProgress.ProtoReflect.Descriptor instead.
+func (*RunInProgress) Descriptor() ([]byte, []int) {
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RunInProgress) GetSlot() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Slot
+	}
+	return nil
+}
+
+func (x *RunInProgress) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *RunInProgress) GetManual() bool {
+	if x != nil {
+		return x.Manual
+	}
+	return false
+}
+
+func (x *RunInProgress) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *RunInProgress) GetPages() int32 {
+	if x != nil {
+		return x.Pages
+	}
+	return 0
+}
+
+func (x *RunInProgress) GetItems() int32 {
+	if x != nil {
+		return x.Items
+	}
+	return 0
+}
+
+func (x *RunInProgress) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *RunInProgress) GetDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Deadline
+	}
+	return nil
+}
+
 // Task is a task as the supervisor sees it.
 type Task struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -294,14 +425,19 @@ type Task struct {
 	// How many times the task was restarted after a crash.
 	Restarts int32 `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
 	// The gate (email or push) the task waits for; empty when none.
-	Gate          string `protobuf:"bytes,8,opt,name=gate,proto3" json:"gate,omitempty"`
+	Gate string `protobuf:"bytes,8,opt,name=gate,proto3" json:"gate,omitempty"`
+	// Whether the gate's probe has answered, and what it said.
+	GateKnown bool `protobuf:"varint,9,opt,name=gate_known,json=gateKnown,proto3" json:"gate_known,omitempty"`
+	GateOpen  bool `protobuf:"varint,10,opt,name=gate_open,json=gateOpen,proto3" json:"gate_open,omitempty"`
+	// The runs in progress.
+	Running       []*RunInProgress `protobuf:"bytes,11,rep,name=running,proto3" json:"running,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[2]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +449,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[2]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +462,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{2}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Task) GetName() string {
@@ -385,6 +521,27 @@ func (x *Task) GetGate() string {
 	return ""
 }
 
+func (x *Task) GetGateKnown() bool {
+	if x != nil {
+		return x.GateKnown
+	}
+	return false
+}
+
+func (x *Task) GetGateOpen() bool {
+	if x != nil {
+		return x.GateOpen
+	}
+	return false
+}
+
+func (x *Task) GetRunning() []*RunInProgress {
+	if x != nil {
+		return x.Running
+	}
+	return nil
+}
+
 // ListTasksRequest asks for every task, in the order of the task set.
 type ListTasksRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -394,7 +551,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[3]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +563,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[3]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +576,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{3}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{4}
 }
 
 // ListTasksResponse answers ListTasksRequest.
@@ -433,7 +590,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -445,7 +602,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -458,7 +615,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -485,7 +642,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +654,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +667,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTaskRequest) GetName() string {
@@ -531,7 +688,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +700,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +713,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTaskResponse) GetTask() *Task {
@@ -583,7 +740,7 @@ type TriggerTaskRequest struct {
 
 func (x *TriggerTaskRequest) Reset() {
 	*x = TriggerTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +752,7 @@ func (x *TriggerTaskRequest) String() string {
 func (*TriggerTaskRequest) ProtoMessage() {}
 
 func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +765,7 @@ func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskRequest.ProtoReflect.Descriptor instead.
 func (*TriggerTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *TriggerTaskRequest) GetName() string {
@@ -621,17 +778,20 @@ func (x *TriggerTaskRequest) GetName() string {
 // TriggerTaskResponse answers TriggerTaskRequest. started is false when the
 // run was skipped, with the reason.
 type TriggerTaskResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Started       bool                   `protobuf:"varint,1,opt,name=started,proto3" json:"started,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
-	Error         *Error                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Started bool                   `protobuf:"varint,1,opt,name=started,proto3" json:"started,omitempty"`
+	// Why the run was skipped, in words.
+	Reason string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Error  *Error `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// Why the run was skipped, as a code: overlap, gated or draining.
+	SkipReason    string `protobuf:"bytes,4,opt,name=skip_reason,json=skipReason,proto3" json:"skip_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TriggerTaskResponse) Reset() {
 	*x = TriggerTaskResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -643,7 +803,7 @@ func (x *TriggerTaskResponse) String() string {
 func (*TriggerTaskResponse) ProtoMessage() {}
 
 func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -656,7 +816,7 @@ func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskResponse.ProtoReflect.Descriptor instead.
 func (*TriggerTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TriggerTaskResponse) GetStarted() bool {
@@ -680,6 +840,13 @@ func (x *TriggerTaskResponse) GetError() *Error {
 	return nil
 }
 
+func (x *TriggerTaskResponse) GetSkipReason() string {
+	if x != nil {
+		return x.SkipReason
+	}
+	return ""
+}
+
 // PauseTaskRequest stops a task's timer until it is resumed.
 type PauseTaskRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -690,7 +857,7 @@ type PauseTaskRequest struct {
 
 func (x *PauseTaskRequest) Reset() {
 	*x = PauseTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -702,7 +869,7 @@ func (x *PauseTaskRequest) String() string {
 func (*PauseTaskRequest) ProtoMessage() {}
 
 func (x *PauseTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -715,7 +882,7 @@ func (x *PauseTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseTaskRequest.ProtoReflect.Descriptor instead.
 func (*PauseTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PauseTaskRequest) GetName() string {
@@ -735,7 +902,7 @@ type ResumeTaskRequest struct {
 
 func (x *ResumeTaskRequest) Reset() {
 	*x = ResumeTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +914,7 @@ func (x *ResumeTaskRequest) String() string {
 func (*ResumeTaskRequest) ProtoMessage() {}
 
 func (x *ResumeTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +927,7 @@ func (x *ResumeTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTaskRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ResumeTaskRequest) GetName() string {
@@ -781,7 +948,7 @@ type TaskControlResponse struct {
 
 func (x *TaskControlResponse) Reset() {
 	*x = TaskControlResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +960,7 @@ func (x *TaskControlResponse) String() string {
 func (*TaskControlResponse) ProtoMessage() {}
 
 func (x *TaskControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +973,7 @@ func (x *TaskControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskControlResponse.ProtoReflect.Descriptor instead.
 func (*TaskControlResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TaskControlResponse) GetTask() *Task {
@@ -832,7 +999,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +1011,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1024,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 // ReloadResponse answers ReloadRequest with the task names in each group.
@@ -875,7 +1042,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1054,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1067,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReloadResponse) GetAdded() []string {
@@ -945,7 +1112,7 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"*mojodex/scheduler/control/v1/control.proto\x12\x1cmojodex.scheduler.control.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n" +
 	"\x05Error\x126\n" +
 	"\x04code\x18\x01 \x01(\x0e2\".mojodex.scheduler.control.v1.CodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xea\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xb6\x03\n" +
 	"\x03Run\x12.\n" +
 	"\x04slot\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x120\n" +
 	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x125\n" +
@@ -958,7 +1125,19 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"\x05error\x18\b \x01(\tR\x05error\x12\x16\n" +
 	"\x06manual\x18\t \x01(\bR\x06manual\x125\n" +
 	"\blateness\x18\n" +
-	" \x01(\v2\x19.google.protobuf.DurationR\blateness\"\xaa\x02\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\blateness\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason\x12\x18\n" +
+	"\aresumed\x18\f \x01(\bR\aresumed\x12\x18\n" +
+	"\areplica\x18\r \x01(\tR\areplica\"\x9f\x02\n" +
+	"\rRunInProgress\x12.\n" +
+	"\x04slot\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x120\n" +
+	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x16\n" +
+	"\x06manual\x18\x03 \x01(\bR\x06manual\x12\x18\n" +
+	"\aresumed\x18\x04 \x01(\bR\aresumed\x12\x14\n" +
+	"\x05pages\x18\x05 \x01(\x05R\x05pages\x12\x14\n" +
+	"\x05items\x18\x06 \x01(\x05R\x05items\x12\x16\n" +
+	"\x06offset\x18\a \x01(\x05R\x06offset\x126\n" +
+	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xad\x03\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bschedule\x18\x02 \x01(\tR\bschedule\x12\x14\n" +
@@ -967,7 +1146,12 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"\blast_run\x18\x05 \x01(\v2!.mojodex.scheduler.control.v1.RunR\alastRun\x125\n" +
 	"\x04runs\x18\x06 \x03(\v2!.mojodex.scheduler.control.v1.RunR\x04runs\x12\x1a\n" +
 	"\brestarts\x18\a \x01(\x05R\brestarts\x12\x12\n" +
-	"\x04gate\x18\b \x01(\tR\x04gate\"\x12\n" +
+	"\x04gate\x18\b \x01(\tR\x04gate\x12\x1d\n" +
+	"\n" +
+	"gate_known\x18\t \x01(\bR\tgateKnown\x12\x1b\n" +
+	"\tgate_open\x18\n" +
+	" \x01(\bR\bgateOpen\x12E\n" +
+	"\arunning\x18\v \x03(\v2+.mojodex.scheduler.control.v1.RunInProgressR\arunning\"\x12\n" +
 	"\x10ListTasksRequest\"\x88\x01\n" +
 	"\x11ListTasksResponse\x128\n" +
 	"\x05tasks\x18\x01 \x03(\v2\".mojodex.scheduler.control.v1.TaskR\x05tasks\x129\n" +
@@ -978,11 +1162,13 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"\x04task\x18\x01 \x01(\v2\".mojodex.scheduler.control.v1.TaskR\x04task\x129\n" +
 	"\x05error\x18\x02 \x01(\v2#.mojodex.scheduler.control.v1.ErrorR\x05error\"(\n" +
 	"\x12TriggerTaskRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"\x82\x01\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\xa3\x01\n" +
 	"\x13TriggerTaskResponse\x12\x18\n" +
 	"\astarted\x18\x01 \x01(\bR\astarted\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\x129\n" +
-	"\x05error\x18\x03 \x01(\v2#.mojodex.scheduler.control.v1.ErrorR\x05error\"&\n" +
+	"\x05error\x18\x03 \x01(\v2#.mojodex.scheduler.control.v1.ErrorR\x05error\x12\x1f\n" +
+	"\vskip_reason\x18\x04 \x01(\tR\n" +
+	"skipReason\"&\n" +
 	"\x10PauseTaskRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"'\n" +
 	"\x11ResumeTaskRequest\x12\x12\n" +
@@ -1018,48 +1204,53 @@ func file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_mojodex_scheduler_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mojodex_scheduler_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_mojodex_scheduler_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_mojodex_scheduler_control_v1_control_proto_goTypes = []any{
 	(Code)(0),                     // 0: mojodex.scheduler.control.v1.Code
 	(*Error)(nil),                 // 1: mojodex.scheduler.control.v1.Error
 	(*Run)(nil),                   // 2: mojodex.scheduler.control.v1.Run
-	(*Task)(nil),                  // 3: mojodex.scheduler.control.v1.Task
-	(*ListTasksRequest)(nil),      // 4: mojodex.scheduler.control.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 5: mojodex.scheduler.control.v1.ListTasksResponse
-	(*GetTaskRequest)(nil),        // 6: mojodex.scheduler.control.v1.GetTaskRequest
-	(*GetTaskResponse)(nil),       // 7: mojodex.scheduler.control.v1.GetTaskResponse
-	(*TriggerTaskRequest)(nil),    // 8: mojodex.scheduler.control.v1.TriggerTaskRequest
-	(*TriggerTaskResponse)(nil),   // 9: mojodex.scheduler.control.v1.TriggerTaskResponse
-	(*PauseTaskRequest)(nil),      // 10: mojodex.scheduler.control.v1.PauseTaskRequest
-	(*ResumeTaskRequest)(nil),     // 11: mojodex.scheduler.control.v1.ResumeTaskRequest
-	(*TaskControlResponse)(nil),   // 12: mojodex.scheduler.control.v1.TaskControlResponse
-	(*ReloadRequest)(nil),         // 13: mojodex.scheduler.control.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 14: mojodex.scheduler.control.v1.ReloadResponse
-	(*timestamppb.Timestamp)(nil), // 15: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 16: google.protobuf.Duration
+	(*RunInProgress)(nil),         // 3: mojodex.scheduler.control.v1.RunInProgress
+	(*Task)(nil),                  // 4: mojodex.scheduler.control.v1.Task
+	(*ListTasksRequest)(nil),      // 5: mojodex.scheduler.control.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),     // 6: mojodex.scheduler.control.v1.ListTasksResponse
+	(*GetTaskRequest)(nil),        // 7: mojodex.scheduler.control.v1.GetTaskRequest
+	(*GetTaskResponse)(nil),       // 8: mojodex.scheduler.control.v1.GetTaskResponse
+	(*TriggerTaskRequest)(nil),    // 9: mojodex.scheduler.control.v1.TriggerTaskRequest
+	(*TriggerTaskResponse)(nil),   // 10: mojodex.scheduler.control.v1.TriggerTaskResponse
+	(*PauseTaskRequest)(nil),      // 11: mojodex.scheduler.control.v1.PauseTaskRequest
+	(*ResumeTaskRequest)(nil),     // 12: mojodex.scheduler.control.v1.ResumeTaskRequest
+	(*TaskControlResponse)(nil),   // 13: mojodex.scheduler.control.v1.TaskControlResponse
+	(*ReloadRequest)(nil),         // 14: mojodex.scheduler.control.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 15: mojodex.scheduler.control.v1.ReloadResponse
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
 }
 var file_mojodex_scheduler_control_v1_control_proto_depIdxs = []int32{
 	0,  // 0: mojodex.scheduler.control.v1.Error.code:type_name -> mojodex.scheduler.control.v1.Code
-	15, // 1: mojodex.scheduler.control.v1.Run.slot:type_name -> google.protobuf.Timestamp
-	15, // 2: mojodex.scheduler.control.v1.Run.start:type_name -> google.protobuf.Timestamp
-	16, // 3: mojodex.scheduler.control.v1.Run.duration:type_name -> google.protobuf.Duration
-	16, // 4: mojodex.scheduler.control.v1.Run.lateness:type_name -> google.protobuf.Duration
-	15, // 5: mojodex.scheduler.control.v1.Task.next_fire:type_name -> google.protobuf.Timestamp
-	2,  // 6: mojodex.scheduler.control.v1.Task.last_run:type_name -> mojodex.scheduler.control.v1.Run
-	2,  // 7: mojodex.scheduler.control.v1.Task.runs:type_name -> mojodex.scheduler.control.v1.Run
-	3,  // 8: mojodex.scheduler.control.v1.ListTasksResponse.tasks:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 9: mojodex.scheduler.control.v1.ListTasksResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	3,  // 10: mojodex.scheduler.control.v1.GetTaskResponse.task:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 11: mojodex.scheduler.control.v1.GetTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	1,  // 12: mojodex.scheduler.control.v1.TriggerTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	3,  // 13: mojodex.scheduler.control.v1.TaskControlResponse.task:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 14: mojodex.scheduler.control.v1.TaskControlResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	1,  // 15: mojodex.scheduler.control.v1.ReloadResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	16, // [16:16] is the sub-list for method output_type
-	16, // [16:16] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	16, // 1: mojodex.scheduler.control.v1.Run.slot:type_name -> google.protobuf.Timestamp
+	16, // 2: mojodex.scheduler.control.v1.Run.start:type_name -> google.protobuf.Timestamp
+	17, // 3: mojodex.scheduler.control.v1.Run.duration:type_name -> google.protobuf.Duration
+	17, // 4: mojodex.scheduler.control.v1.Run.lateness:type_name -> google.protobuf.Duration
+	16, // 5: mojodex.scheduler.control.v1.RunInProgress.slot:type_name -> google.protobuf.Timestamp
+	16, // 6: mojodex.scheduler.control.v1.RunInProgress.start:type_name -> google.protobuf.Timestamp
+	16, // 7: mojodex.scheduler.control.v1.RunInProgress.deadline:type_name -> google.protobuf.Timestamp
+	16, // 8: mojodex.scheduler.control.v1.Task.next_fire:type_name -> google.protobuf.Timestamp
+	2,  // 9: mojodex.scheduler.control.v1.Task.last_run:type_name -> mojodex.scheduler.control.v1.Run
+	2,  // 10: mojodex.scheduler.control.v1.Task.runs:type_name -> mojodex.scheduler.control.v1.Run
+	3,  // 11: mojodex.scheduler.control.v1.Task.running:type_name -> mojodex.scheduler.control.v1.RunInProgress
+	4,  // 12: mojodex.scheduler.control.v1.ListTasksResponse.tasks:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 13: mojodex.scheduler.control.v1.ListTasksResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	4,  // 14: mojodex.scheduler.control.v1.GetTaskResponse.task:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 15: mojodex.scheduler.control.v1.GetTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	1,  // 16: mojodex.scheduler.control.v1.TriggerTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	4,  // 17: mojodex.scheduler.control.v1.TaskControlResponse.task:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 18: mojodex.scheduler.control.v1.TaskControlResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	1,  // 19: mojodex.scheduler.control.v1.ReloadResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_mojodex_scheduler_control_v1_control_proto_init() }
@@ -1073,7 +1264,7 @@ func file_mojodex_scheduler_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mojodex_scheduler_control_v1_control_proto_rawDesc), len(file_mojodex_scheduler_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

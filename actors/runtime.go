@@ -1,0 +1,313 @@
+// Package actors holds the task actor: one per scheduled task, owning its
+// schedule, its claims, its overlap and gate decisions, its pause flag and
+// its runs in progress; and the Runtime the task actors of one supervisor
+// share (the timer service, the job workers and the store's committer).
+//
+// One fire, in one direction:
+//
+//	timer service ─claims (one commit per instant)─▶ task actor ─▶ API-client actor / job worker ─▶ result
+//
+// The timer service delivers every slot due at one instant together: their
+// claims go to the store in one commit, then each task actor gets one
+// message. The actor re-arms its next slot, decides (overlap, gate, pause)
+// and hands the whole run to the API-client actor (HTTP tasks) or to a job
+// worker (in-process jobs). Whoever executes the run finishes it: the
+// result is logged, counted and recorded there, and the task actor learns
+// of it through the run's handle the next time it looks — or at once, by a
+// message, when it is waiting for it (a queued fire, a drain, a deadline).
+// So an in-process job's fire costs the task actor one message.
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/internal/timers"
+	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/rs/zerolog"
+)
+
+// Defaults of RuntimeConfig.
+const (
+	// DefaultJobWorkers is the default number of job workers.
+	DefaultJobWorkers = 8
+	// DefaultJobQueue is the default bound of the queue of jobs waiting
+	// for a worker.
+	DefaultJobQueue = 1 << 20
+)
+
+// RuntimeConfig configures a Runtime.
+type RuntimeConfig struct {
+	// Engine is the actor engine the task actors live in.
+	Engine *actor.Engine
+	// Committer writes claims, checkpoints, runs and pauses (required).
+	Committer *store.Committer
+	// API is the API-client actor (required when a task makes HTTP calls).
+	API *actor.PID
+	// AttemptTimeout, Attempts and BackoffMax are the API client's, from
+	// which a task's run deadline is derived (task.Spec.RunDeadline).
+	AttemptTimeout time.Duration
+	Attempts       int
+	BackoffMax     time.Duration
+	// JobWorkers is the number of goroutines running in-process jobs
+	// (default DefaultJobWorkers); JobQueue bounds the jobs waiting for one
+	// (default DefaultJobQueue).
+	JobWorkers, JobQueue int
+	// Replica names this process in run records (empty for a single one).
+	Replica string
+	// Logger receives the actors' events.
+	Logger zerolog.Logger
+	// Observer, if not nil, receives every run event.
+	Observer task.Observer
+}
+
+// Runtime is what the task actors of one supervisor share. Its owner (the
+// supervisor) creates it when it starts and stops it when it stops, after
+// its task actors.
+type Runtime struct {
+	cfg    RuntimeConfig
+	engine *actor.Engine
+	log    zerolog.Logger
+	obs    task.Observer
+	timers *timers.Service[alarmEntry]
+	jobs   *jobPool
+
+	// storeDown is set while claims fail, so that an outage is logged once
+	// rather than once per fire.
+	storeDown atomic.Bool
+}
+
+// NewRuntime starts a runtime: its timer service and its job workers.
+func NewRuntime(cfg RuntimeConfig) (*Runtime, error) {
+	if cfg.Engine == nil || cfg.Committer == nil {
+		return nil, errors.New("actors: a runtime needs an engine and a committer")
+	}
+	if cfg.JobWorkers <= 0 {
+		cfg.JobWorkers = DefaultJobWorkers
+	}
+	if cfg.JobQueue <= 0 {
+		cfg.JobQueue = DefaultJobQueue
+	}
+	rt := &Runtime{cfg: cfg, engine: cfg.Engine, log: cfg.Logger, obs: cfg.Observer}
+	if rt.obs == nil {
+		rt.obs = nopObserver{}
+	}
+	rt.timers = timers.New(rt.deliver)
+	rt.jobs = newJobPool(cfg.JobWorkers, cfg.JobQueue, rt.log)
+	return rt, nil
+}
+
+// Stop stops the timer service and the job workers (cancelling the jobs
+// still running and waiting up to wait for them). Stopping twice is not an
+// error.
+func (rt *Runtime) Stop(wait time.Duration) {
+	rt.timers.Stop()
+	rt.jobs.stop(wait)
+}
+
+// Committer returns the runtime's committer.
+func (rt *Runtime) Committer() *store.Committer { return rt.cfg.Committer }
+
+// alarm is a task actor's arming of the timer service: entries whose
+// sequence number is no longer the alarm's are stale (the actor re-armed,
+// paused or stopped) and are dropped before their slot is claimed.
+type alarm struct {
+	pid  *actor.PID
+	name string
+	seq  atomic.Uint64
+}
+
+// alarmEntry is one arming: deliver the slot to the alarm's actor if the
+// alarm still has this sequence number.
+type alarmEntry struct {
+	alarm *alarm
+	seq   uint64
+	slot  time.Time
+}
+
+// fire is the one message a task actor gets per scheduled fire: its slot,
+// already claimed (won), refused (not won) or not recordable (err).
+type fire struct {
+	seq  uint64
+	slot time.Time
+	won  bool
+	err  error
+}
+
+// arm makes the timer service deliver slot to a at instant due, and
+// returns the arming's sequence number.
+func (rt *Runtime) arm(a *alarm, slot, due time.Time) uint64 {
+	seq := a.seq.Add(1)
+	rt.timers.At(due, alarmEntry{alarm: a, seq: seq, slot: slot})
+	return seq
+}
+
+// disarm makes every pending entry of a stale.
+func (rt *Runtime) disarm(a *alarm) {
+	a.seq.Add(1)
+}
+
+// deliver is the timer service's callback: the live entries due now are
+// claimed in one batch, then each actor gets its fire.
+func (rt *Runtime) deliver(due []alarmEntry) {
+	live := due[:0]
+	for _, e := range due {
+		if e.alarm.seq.Load() == e.seq {
+			live = append(live, e)
+		}
+	}
+	if len(live) == 0 {
+		return
+	}
+	rt.claim(live)
+}
+
+// claim claims the slots of entries in one batch and sends each actor its
+// fire once the batch is committed.
+func (rt *Runtime) claim(entries []alarmEntry) {
+	b := &store.Batch{Claims: make([]store.Claim, len(entries))}
+	for i, e := range entries {
+		b.Claims[i] = store.Claim{Task: e.alarm.name, Slot: e.slot}
+	}
+	rt.cfg.Committer.Submit(b, func(err error) {
+		rt.noteStore(err)
+		for i, e := range entries {
+			rt.engine.Send(e.alarm.pid, &fire{seq: e.seq, slot: e.slot, won: err == nil && b.Claims[i].Won, err: err})
+		}
+	})
+}
+
+// noteStore logs the start and the end of a store outage once each.
+func (rt *Runtime) noteStore(err error) {
+	if err != nil {
+		if !rt.storeDown.Swap(true) {
+			rt.log.Error().Err(err).Msg("state store: claims fail; no slot fires until they succeed again")
+		}
+		return
+	}
+	if rt.storeDown.Swap(false) {
+		rt.log.Info().Msg("state store: claims succeed again")
+	}
+}
+
+// record stores a finished run (asynchronously, grouped with others).
+func (rt *Runtime) record(rec task.Run) {
+	rt.cfg.Committer.Submit(&store.Batch{Runs: []task.Run{rec}}, func(err error) {
+		if err != nil {
+			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
+				Msg("state store: cannot record the run; a restart will run its slot again")
+		}
+	})
+}
+
+// checkpoint stores the progress of a run in progress.
+func (rt *Runtime) checkpoint(name string, slot time.Time, p task.Progress) {
+	rt.cfg.Committer.Submit(&store.Batch{Checkpoints: []store.Checkpoint{{Task: name, Slot: slot, Progress: p}}}, func(err error) {
+		if err != nil {
+			rt.log.Error().Str("task", name).Time("slot", slot).Err(err).Msg("state store: cannot save the run's checkpoint")
+		}
+	})
+}
+
+// nopObserver is the Observer when none is set.
+type nopObserver struct{}
+
+func (nopObserver) Fired(string, time.Time, time.Duration)  {}
+func (nopObserver) Skipped(string, time.Time, task.SkipReason) {}
+func (nopObserver) Missed(string, int)                        {}
+func (nopObserver) RunFinished(task.Run)                      {}
+
+// jobPool runs in-process jobs on a fixed set of goroutines, in order, with
+// a bounded queue.
+type jobPool struct {
+	log zerolog.Logger
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	queue   []*run
+	limit   int
+	stopped bool
+	running map[*run]struct{}
+	wg      sync.WaitGroup
+}
+
+func newJobPool(workers, limit int, log zerolog.Logger) *jobPool {
+	p := &jobPool{limit: limit, log: log, running: make(map[*run]struct{})}
+	p.cond = sync.NewCond(&p.mu)
+	p.wg.Add(workers)
+	for range workers {
+		go p.work()
+	}
+	return p
+}
+
+// submit queues r; false when the queue is full or the pool stopped.
+func (p *jobPool) submit(r *run) bool {
+	p.mu.Lock()
+	if p.stopped || len(p.queue) >= p.limit {
+		p.mu.Unlock()
+		return false
+	}
+	p.queue = append(p.queue, r)
+	p.mu.Unlock()
+	p.cond.Signal()
+	return true
+}
+
+func (p *jobPool) work() {
+	defer p.wg.Done()
+	for {
+		p.mu.Lock()
+		for len(p.queue) == 0 && !p.stopped {
+			p.cond.Wait()
+		}
+		if p.stopped {
+			p.mu.Unlock()
+			return
+		}
+		r := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if len(p.queue) == 0 {
+			p.queue = nil
+		}
+		p.running[r] = struct{}{}
+		p.mu.Unlock()
+		r.runJob()
+		p.mu.Lock()
+		delete(p.running, r)
+		p.mu.Unlock()
+	}
+}
+
+// stop refuses new jobs, drops the queued ones (their owners abandon them),
+// cancels the running ones and waits up to wait for the workers.
+func (p *jobPool) stop(wait time.Duration) {
+	p.mu.Lock()
+	if p.stopped {
+		p.mu.Unlock()
+		return
+	}
+	p.stopped = true
+	p.queue = nil
+	for r := range p.running {
+		r.cancel()
+	}
+	p.mu.Unlock()
+	p.cond.Broadcast()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		p.log.Warn().Dur("waited", wait).Msg("job workers still busy at shutdown (a job ignores its context); leaving them")
+	}
+}
+
+// errString formats a panic value for a run's error.
+func errString(v any) string { return fmt.Sprint(v) }
