@@ -42,7 +42,7 @@ func printedForms(t *testing.T, c Config) map[string]string {
 		"%v":                fmt.Sprintf("%v", c),
 		"%+v":               fmt.Sprintf("%+v", c),
 		"%#v":               fmt.Sprintf("%#v", c),
-		"%s":                fmt.Sprintf("%s", c),
+		"%s":                fmt.Sprintf("[%s]", c),
 		"pointer %v":        fmt.Sprintf("%v", &c),
 		"state %v":          fmt.Sprintf("%v", loc),
 		"state %#v":         fmt.Sprintf("%#v", loc),

@@ -19,6 +19,9 @@ func TestUnknownVariables(t *testing.T) {
 		{"MOJODEX_SCHEDULER_SECRET_KEY", "MOJODEX_SCHEDULER_SECRET_KEY is not a known setting (did you mean MOJODEX_SCHEDULER_SECRET?)"},
 		{"MOJODEX_SCHEDULER_UI_TOKENS", "MOJODEX_SCHEDULER_UI_TOKENS is not a known setting (did you mean MOJODEX_SCHEDULER_UI_TOKEN?)"},
 		{"mojodex_scheduler_rate", "mojodex_scheduler_rate is not a known setting (did you mean MOJODEX_SCHEDULER_RATE?)"},
+		{"MOJODEX_SCHEDULER_REQEST_TIMOUT", "MOJODEX_SCHEDULER_REQEST_TIMOUT is not a known setting (did you mean MOJODEX_SCHEDULER_REQUEST_TIMEOUT?)"},
+		{"MOJODEX_SCHEDULER_RMOTE_MX_CONN", "MOJODEX_SCHEDULER_RMOTE_MX_CONN is not a known setting (did you mean MOJODEX_SCHEDULER_REMOTE_MAX_CONNS?)"},
+		{"MOJODEX_SCHEDULER_XYZ", "MOJODEX_SCHEDULER_XYZ is not a known setting"},
 		{"MOJODEX_SCHEDULER_FROBNICATE", "MOJODEX_SCHEDULER_FROBNICATE is not a known setting"},
 		{"MOJODEX_SCHEDULER_", "MOJODEX_SCHEDULER_ is not a known setting"},
 		// Near misses of the other names.

@@ -210,16 +210,16 @@ func TestRefusedStrings(t *testing.T) {
 // Every bad variable is reported, one line each, whatever its kind.
 func TestEveryBadVariableReported(t *testing.T) {
 	env := map[string]string{
-		"MOJODEX_SCHEDULER_GATE_INTERVAL":   "10ms",
-		"MOJODEX_SCHEDULER_INSECURE_REMOTE": "yes",
-		"MOJODEX_SCHEDULER_HTTP_ADDR":       "nowhere",
-		"MOJODEX_SCHEDULER_PG_SCHEMA":       "X",
-		"MOJODEX_SCHEDULER_UI_TOKEN":        "short",
-		"MOJODEX_SCHEDULER_QUEUE_SIZE":      "0",
-		"MOJODEX_SCHEDULER_LEASE":           "1s",  // out of range: the renewal is not compared with it
-		"MOJODEX_SCHEDULER_LEASE_RENEW":     "10s", // in range on its own
-		"MOJODEX_SCHEDULER_UI_AUTH":         "all", // the token is bad: reported once, for the token
-		"MOJODEX_SCHEDULER_STATE":           "redis://x",
+		"MOJODEX_SCHEDULER_GATE_INTERVAL":    "10ms",
+		"MOJODEX_SCHEDULER_INSECURE_REMOTE":  "yes",
+		"MOJODEX_SCHEDULER_HTTP_ADDR":        "nowhere",
+		"MOJODEX_SCHEDULER_PG_SCHEMA":        "X",
+		"MOJODEX_SCHEDULER_UI_TOKEN":         "short",
+		"MOJODEX_SCHEDULER_QUEUE_SIZE":       "0",
+		"MOJODEX_SCHEDULER_LEASE":            "1s",  // out of range: the renewal is not compared with it
+		"MOJODEX_SCHEDULER_LEASE_RENEW":      "10s", // in range on its own
+		"MOJODEX_SCHEDULER_UI_AUTH":          "all", // the token is bad: reported once, for the token
+		"MOJODEX_SCHEDULER_STATE":            "redis://x",
 		"MOJODEX_SCHEDULER_REMOTE_MAX_CONNS": "lots",
 	}
 	_, err := load(env)
