@@ -34,7 +34,8 @@ import (
 //     means in words;
 //   - check: uri, addr, state, path, token (see accepted in settings.go);
 //   - example: the example given in error messages;
-//   - secret: the value is never printed, in errors or elsewhere.
+//   - secret: the value is never printed, in errors or elsewhere (the tests
+//     check every printed form of every such setting).
 //
 // docs/configuration.md documents every variable.
 type Config struct {
@@ -116,10 +117,11 @@ type Config struct {
 }
 
 // Load reads the configuration from environ, a list of "NAME=value" entries
-// as os.Environ returns. A variable set to the empty string counts as unset
-// and takes its default; when a name appears twice, the first entry counts
-// (as with os.Getenv). Every bad value is reported, joined, one line each
-// naming its variable; then the returned Config is the zero value.
+// as os.Environ returns. A variable set to the empty string (or, but for
+// free text, to spaces only) counts as unset and takes its default; when a
+// name appears twice, the first entry counts (as with os.Getenv). Every bad
+// value is reported, joined, one line each naming its variable; then the
+// returned Config is the zero value.
 //
 // The warnings name MOJODEX_SCHEDULER_* variables (and near misses of the
 // other names) that are not settings, with the closest setting; they are
@@ -135,8 +137,11 @@ func Load(environ []string) (Config, []Warning, error) {
 	var errs []error
 	bad := make(map[string]bool) // variables already reported
 	for _, s := range settings {
-		raw, set := env[s.name]
-		if !set {
+		raw := env[s.name]
+		if s.trims() {
+			raw = strings.TrimSpace(raw)
+		}
+		if raw == "" {
 			raw = s.def
 		}
 		if err := s.load(v.Field(s.field), raw); err != nil {

@@ -152,6 +152,9 @@ func TestLoadEmptyMeansDefault(t *testing.T) {
 	env := map[string]string{}
 	for _, s := range settings {
 		env[s.name] = ""
+		if s.trims() {
+			env[s.name] = "  " // spaces only, where spaces are trimmed
+		}
 	}
 	if len(env) != 29 {
 		t.Fatalf("%d settings, want 29", len(env))
@@ -375,5 +378,20 @@ func TestCheckURIsDoesNotLeakSecret(t *testing.T) {
 	err := c.CheckURIs(true)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("CheckURIs = %v", err)
+	}
+}
+
+// Level maps every accepted LOG_LEVEL word, and refuses others (a Config
+// made by hand) with the message Load gives.
+func TestLevelCoversTheAcceptedWords(t *testing.T) {
+	for _, w := range settingByName["LOG_LEVEL"].enum {
+		if _, err := (Config{LogLevel: w}).Level(); err != nil {
+			t.Errorf("Level(%q): %v", w, err)
+		}
+	}
+	_, err := Config{LogLevel: "loud"}.Level()
+	want := `LOG_LEVEL: "loud" is not one of debug, info, warning, warn, error, critical`
+	if err == nil || err.Error() != want {
+		t.Errorf("Level(loud) = %v, want %q", err, want)
 	}
 }

@@ -57,14 +57,32 @@ func TestPrintedFormsHideSecrets(t *testing.T) {
 		"postgres://sched:" + testDBPassword + "@db:5432/mojodex?sslmode=require",
 		"postgresql://sched@db/mojodex?password=" + testDBPassword + "&sslpassword=" + testDBPassword,
 	} {
-		c, _, err := Load([]string{
+		env := []string{
 			"MOJODEX_BACKEND_URI=http://user:" + testURIPass + "@mojodex_backend:5000",
 			"BACKGROUND_BACKEND_URI=http://mojodex_background:5000",
 			"MOJODEX_SCHEDULER_SECRET=" + testSecret,
 			"MOJODEX_SCHEDULER_UI_TOKEN=" + testToken,
 			"MOJODEX_SCHEDULER_UI_AUTH=all",
 			"MOJODEX_SCHEDULER_STATE=" + state,
-		})
+		}
+		hidden := []string{testSecret, testToken, testDBPassword, testURIPass}
+		// Every setting marked secret, including any added later, is set
+		// (the first entry of a name counts, so the values above stay).
+		secrets := 0
+		for _, s := range settings {
+			if s.secret {
+				secrets++
+				v := "hidden-value-of-" + s.name
+				env = append(env, s.name+"="+v)
+				if s.name != "MOJODEX_SCHEDULER_SECRET" && s.name != "MOJODEX_SCHEDULER_UI_TOKEN" {
+					hidden = append(hidden, v)
+				}
+			}
+		}
+		if secrets < 2 {
+			t.Fatalf("%d settings marked secret, want the secret and the UI token at least", secrets)
+		}
+		c, _, err := Load(env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +90,7 @@ func TestPrintedFormsHideSecrets(t *testing.T) {
 			t.Fatal(err)
 		}
 		for form, out := range printedForms(t, c) {
-			for _, secret := range []string{testSecret, testToken, testDBPassword, testURIPass} {
+			for _, secret := range hidden {
 				if strings.Contains(out, secret) {
 					t.Errorf("%s shows %q:\n%s", form, secret, out)
 				}

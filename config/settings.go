@@ -67,6 +67,15 @@ func readSettings(t reflect.Type) ([]setting, error) {
 		f := t.Field(i)
 		s := setting{field: i, typ: f.Type, unset: f.Tag.Get("unset"), example: f.Tag.Get("example"), hint: f.Tag.Get("hint"),
 			secret: f.Tag.Get("secret") == "true", negative: f.Tag.Get("negative"), check: f.Tag.Get("check")}
+		switch f.Type.Kind() {
+		case reflect.String, reflect.Int, reflect.Float64, reflect.Bool:
+		case reflect.Int64:
+			if f.Type != durationType {
+				return nil, fmt.Errorf("config.%s: a %s cannot be read (use int)", f.Name, f.Type)
+			}
+		default:
+			return nil, fmt.Errorf("config.%s: a %s cannot be read", f.Name, f.Type)
+		}
 		name, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
 		s.name = strings.TrimSpace(name)
 		if s.name == "" {

@@ -307,7 +307,13 @@ func TestReadSettingsRefusesBadTags(t *testing.T) {
 	type noDefault struct {
 		A string `env:"A"`
 	}
-	for _, typ := range []any{noEnv{}, badRange{}, badBound{}, rangeOnString{}, badPattern{}, badCheck{}, badAtMost{}, badOption{}, noDefault{}} {
+	type badType struct {
+		A []string `env:"A, default=a"`
+	}
+	type badInt64 struct {
+		A int64 `env:"A, default=1"`
+	}
+	for _, typ := range []any{noEnv{}, badRange{}, badBound{}, rangeOnString{}, badPattern{}, badCheck{}, badAtMost{}, badOption{}, noDefault{}, badType{}, badInt64{}} {
 		if _, err := readSettings(reflect.TypeOf(typ)); err == nil {
 			t.Errorf("%T: no error", typ)
 		}
