@@ -41,10 +41,13 @@ func unknownVariables(names []string) []Warning {
 			continue
 		}
 		upper := strings.ToUpper(name)
+		if !strings.HasPrefix(upper, "MOJODEX_") && !strings.HasPrefix(upper, "BACKGROUND_") {
+			continue
+		}
 		switch closest, dist := closestSetting(upper, func(string) bool { return true }); {
 		case strings.HasPrefix(upper, prefix):
 			out = append(out, Warning{Variable: name, Suggestion: suggestOwn(strings.TrimPrefix(upper, prefix), closest, dist)})
-		case (strings.HasPrefix(upper, "MOJODEX_") || strings.HasPrefix(upper, "BACKGROUND_")) && dist <= 2:
+		case dist <= 2:
 			out = append(out, Warning{Variable: name, Suggestion: closest})
 		}
 	}
