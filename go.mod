@@ -3,6 +3,7 @@ module github.com/mojodex/mojodex-scheduler
 go 1.26.8
 
 require (
+	github.com/agnivade/levenshtein v1.2.2
 	github.com/alecthomas/kong v1.17.0
 	github.com/anthdm/hollywood v1.0.5
 	github.com/mattn/go-isatty v0.0.20

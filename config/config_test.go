@@ -1,17 +1,52 @@
 package config
 
 import (
-	"context"
+	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/sethvargo/go-envconfig"
 )
 
+// environ turns a map into os.Environ's form, in name order.
+func environ(env map[string]string) []string {
+	var out []string
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func load(env map[string]string) (Config, error) {
-	return Load(context.Background(), envconfig.MapLookuper(env))
+	c, _, err := Load(environ(env))
+	return c, err
+}
+
+// defaults is the configuration of an empty environment.
+var defaults = Config{
+	LogLevel:        "info",
+	LogFormat:       "auto",
+	Rate:            10,
+	Burst:           5,
+	MaxInFlight:     4,
+	QueueSize:       1000,
+	RequestTimeout:  30 * time.Second,
+	MaxAttempts:     3,
+	ShutdownTimeout: 30 * time.Second,
+	GateInterval:    10 * time.Minute,
+	State:           "data/mojodex-scheduler.db",
+	PGSchema:        "mojodex_scheduler",
+	Lease:           15 * time.Second,
+	LeaseRenew:      5 * time.Second,
+	ReaperInterval:  5 * time.Second,
+	HTTPAddr:        "127.0.0.1:9464",
+	RemoteAddr:      "127.0.0.1:4000",
+	RemoteMaxConns:  64,
+	UIAuth:          "actions",
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -19,22 +54,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := Config{
-		LogLevel:        "info",
-		LogFormat:       "auto",
-		Rate:            10,
-		Burst:           5,
-		MaxInFlight:     4,
-		RequestTimeout:  30 * time.Second,
-		MaxAttempts:     3,
-		ShutdownTimeout: 30 * time.Second,
-		GateInterval:    10 * time.Minute,
-		RemoteAddr:      "127.0.0.1:4000",
-		State:           "data/mojodex-scheduler.db",
-		HTTPAddr:        "127.0.0.1:9464",
-	}
-	if c != want {
-		t.Errorf("Load() =\n  %+v\nwant\n  %+v", c, want)
+	if c != defaults {
+		t.Errorf("Load() =\n%s\nwant\n%s", c.GoString(), defaults.GoString())
 	}
 	if lvl, err := c.Level(); err != nil || lvl != zerolog.InfoLevel {
 		t.Errorf("Level() = %v, %v; want info", lvl, err)
@@ -52,10 +73,26 @@ func TestLoadValues(t *testing.T) {
 		"MOJODEX_SCHEDULER_RATE":             "2.5",
 		"MOJODEX_SCHEDULER_BURST":            "1",
 		"MOJODEX_SCHEDULER_MAX_IN_FLIGHT":    "16",
+		"MOJODEX_SCHEDULER_QUEUE_SIZE":       "50",
 		"MOJODEX_SCHEDULER_REQUEST_TIMEOUT":  "1m30s",
 		"MOJODEX_SCHEDULER_MAX_ATTEMPTS":     "1",
 		"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT": "5s",
 		"MOJODEX_SCHEDULER_GATE_INTERVAL":    "1h",
+		"MOJODEX_SCHEDULER_STATE":            "postgres://sched@db:5432/mojodex",
+		"MOJODEX_SCHEDULER_PG_SCHEMA":        "sched_2",
+		"MOJODEX_SCHEDULER_REPLICA":          "node-1.eu_west",
+		"MOJODEX_SCHEDULER_LEASE":            "1m",
+		"MOJODEX_SCHEDULER_LEASE_RENEW":      "30s",
+		"MOJODEX_SCHEDULER_REAPER_INTERVAL":  "10s",
+		"MOJODEX_SCHEDULER_HTTP_ADDR":        ":9000",
+		"MOJODEX_SCHEDULER_REMOTE_ADDR":      "OFF",
+		"MOJODEX_SCHEDULER_REMOTE_MAX_CONNS": "8",
+		"MOJODEX_SCHEDULER_TLS_CERT":         "/tls/cert.pem",
+		"MOJODEX_SCHEDULER_TLS_KEY":          "/tls/key.pem",
+		"MOJODEX_SCHEDULER_TLS_CA":           "/tls/ca.pem",
+		"MOJODEX_SCHEDULER_INSECURE_REMOTE":  "TRUE",
+		"MOJODEX_SCHEDULER_UI_TOKEN":         "0123456789abcdef",
+		"MOJODEX_SCHEDULER_UI_AUTH":          "All",
 	})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -64,35 +101,63 @@ func TestLoadValues(t *testing.T) {
 		BackendURI:      "http://mojodex_backend:5000",
 		BackgroundURI:   "http://mojodex_background:5000",
 		Secret:          "scheduler_secret",
-		LogLevel:        "INFO",
+		LogLevel:        "info",
 		LogFormat:       "json",
 		Tasks:           "/etc/tasks.yaml",
 		Rate:            2.5,
 		Burst:           1,
 		MaxInFlight:     16,
+		QueueSize:       50,
 		RequestTimeout:  90 * time.Second,
 		MaxAttempts:     1,
 		ShutdownTimeout: 5 * time.Second,
 		GateInterval:    time.Hour,
-		RemoteAddr:      "127.0.0.1:4000",
-		State:           "data/mojodex-scheduler.db",
-		HTTPAddr:        "127.0.0.1:9464",
+		State:           "postgres://sched@db:5432/mojodex",
+		PGSchema:        "sched_2",
+		Replica:         "node-1.eu_west",
+		Lease:           time.Minute,
+		LeaseRenew:      30 * time.Second,
+		ReaperInterval:  10 * time.Second,
+		HTTPAddr:        ":9000",
+		RemoteAddr:      "off",
+		RemoteMaxConns:  8,
+		TLSCert:         "/tls/cert.pem",
+		TLSKey:          "/tls/key.pem",
+		TLSCA:           "/tls/ca.pem",
+		InsecureRemote:  true,
+		UIToken:         "0123456789abcdef",
+		UIAuth:          "all",
 	}
-	if c != want {
-		t.Errorf("Load() =\n  %+v\nwant\n  %+v", c, want)
+	for _, d := range fieldDiff(c, want) {
+		t.Error(d)
 	}
+}
+
+// fieldDiff lists the fields where got and want differ (String and
+// GoString hide the fields, on purpose).
+func fieldDiff(got, want Config) []string {
+	var out []string
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range g.NumField() {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			out = append(out, fmt.Sprintf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface()))
+		}
+	}
+	return out
 }
 
 // A variable set to the empty string (as `VAR=` in a .env file does) takes
 // its default, like an unset one.
 func TestLoadEmptyMeansDefault(t *testing.T) {
 	env := map[string]string{}
-	for _, name := range []string{
-		"LOG_LEVEL", "LOG_FORMAT", "MOJODEX_SCHEDULER_RATE", "MOJODEX_SCHEDULER_BURST",
-		"MOJODEX_SCHEDULER_MAX_IN_FLIGHT", "MOJODEX_SCHEDULER_REQUEST_TIMEOUT", "MOJODEX_SCHEDULER_MAX_ATTEMPTS",
-		"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT", "MOJODEX_SCHEDULER_GATE_INTERVAL", "MOJODEX_SCHEDULER_TASKS",
-	} {
-		env[name] = ""
+	for _, s := range settings {
+		env[s.name] = ""
+		if s.trims() {
+			env[s.name] = "  " // spaces only, where spaces are trimmed
+		}
+	}
+	if len(env) != 29 {
+		t.Fatalf("%d settings, want 29", len(env))
 	}
 	got, err := load(env)
 	if err != nil {
@@ -123,7 +188,8 @@ func TestLogLevel(t *testing.T) {
 		{"error", zerolog.ErrorLevel},
 		{"ERROR", zerolog.ErrorLevel},
 		{" Debug ", zerolog.DebugLevel},
-		{"CRITICAL", zerolog.FatalLevel}, // Python's highest level
+		{"CRITICAL", zerolog.ErrorLevel}, // Python's highest level, logged as error
+		{"critical", zerolog.ErrorLevel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.value, func(t *testing.T) {
@@ -171,18 +237,18 @@ func TestLoadErrors(t *testing.T) {
 		{"attempts fractional", map[string]string{"MOJODEX_SCHEDULER_MAX_ATTEMPTS": "2.5"}, []string{"MOJODEX_SCHEDULER_MAX_ATTEMPTS", "2.5"}},
 		{"timeout without unit", map[string]string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT": "30"}, []string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT", `"30"`}},
 		{"timeout not a duration", map[string]string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT": "soon"}, []string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT", "soon"}},
-		{"timeout 0", map[string]string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT": "0s"}, []string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT", "positive"}},
-		{"shutdown negative", map[string]string{"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT": "-1s"}, []string{"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT", "positive"}},
+		{"timeout 0", map[string]string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT": "0s"}, []string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT", "0s is out of range"}},
+		{"shutdown negative", map[string]string{"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT": "-1s"}, []string{"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT", "-1s is out of range"}},
 		{"gate interval bad", map[string]string{"MOJODEX_SCHEDULER_GATE_INTERVAL": "10 minutes"}, []string{"MOJODEX_SCHEDULER_GATE_INTERVAL", "10 minutes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, err := load(tt.env)
 			if err == nil {
-				t.Fatalf("Load succeeded: %+v", c)
+				t.Fatalf("Load succeeded: %#v", c)
 			}
 			if c != (Config{}) {
-				t.Errorf("Load returned a config with its error: %+v", c)
+				t.Errorf("Load returned a config with its error: %#v", c)
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(err.Error(), w) {
@@ -262,6 +328,17 @@ func TestCheckURIs(t *testing.T) {
 		{name: "scheme only", backend: "http://", background: good, want: []string{"MOJODEX_BACKEND_URI"}},
 		{name: "port without host", backend: "http://:5000", background: good, want: []string{"MOJODEX_BACKEND_URI"}},
 		{name: "fragment", backend: "http://backend:5000/#x", background: good, want: []string{"MOJODEX_BACKEND_URI"}},
+		{name: "highest port", backend: "http://backend:65535", background: "https://bg:1/"},
+		{name: "port 0", backend: "http://backend:0", background: good, want: []string{`MOJODEX_BACKEND_URI: "http://backend:0": port 0 is out of range (1 to 65535)`}},
+		{name: "port 99999", backend: good, background: "http://bg:99999/x", want: []string{`BACKGROUND_BACKEND_URI: "http://bg:99999/x": port 99999 is out of range (1 to 65535)`}},
+		{name: "port 65536", backend: "https://backend:65536", background: good, want: []string{"MOJODEX_BACKEND_URI", "port 65536 is out of range"}},
+		{name: "port not a number", backend: "http://backend:50a0", background: good, want: []string{"MOJODEX_BACKEND_URI", "invalid port"}},
+		{name: "background example", backend: good, want: []string{"BACKGROUND_BACKEND_URI: is required (e.g. http://mojodex_background:5000)"}},
+		{name: "backend example", background: good, want: []string{"MOJODEX_BACKEND_URI: is required (e.g. http://mojodex_backend:5000)"}},
+		{
+			name: "password in a bad URI is not shown", backend: "ftp://user:pa55word@backend", background: "http://u:pa55word@bg:70000",
+			want: []string{"ftp://user:xxxxx@backend", "http://u:xxxxx@bg:70000"}, notWant: []string{"pa55word"},
+		},
 		{name: "secret required", backend: good, background: good, needSecret: true, want: []string{"MOJODEX_SCHEDULER_SECRET"}},
 		{
 			name: "all problems together", backend: "ftp://x", background: "nope", needSecret: true,
@@ -301,5 +378,20 @@ func TestCheckURIsDoesNotLeakSecret(t *testing.T) {
 	err := c.CheckURIs(true)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("CheckURIs = %v", err)
+	}
+}
+
+// Level maps every accepted LOG_LEVEL word, and refuses others (a Config
+// made by hand) with the message Load gives.
+func TestLevelCoversTheAcceptedWords(t *testing.T) {
+	for _, w := range settingByName["LOG_LEVEL"].enum {
+		if _, err := (Config{LogLevel: w}).Level(); err != nil {
+			t.Errorf("Level(%q): %v", w, err)
+		}
+	}
+	_, err := Config{LogLevel: "loud"}.Level()
+	want := `LOG_LEVEL: "loud" is not one of debug, info, warning, warn, error, critical`
+	if err == nil || err.Error() != want {
+		t.Errorf("Level(loud) = %v, want %q", err, want)
 	}
 }
