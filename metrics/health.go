@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -57,6 +58,43 @@ func (h *Health) NotReady() []string {
 
 // Ready reports whether every component is ready.
 func (h *Health) Ready() bool { return len(h.NotReady()) == 0 }
+
+// SetNotReady marks component as not ready (again).
+func (h *Health) SetNotReady(component string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, known := h.ready[component]; known {
+		h.ready[component] = false
+	}
+}
+
+// Set marks component ready or not.
+func (h *Health) Set(component string, ready bool) {
+	if ready {
+		h.SetReady(component)
+	} else {
+		h.SetNotReady(component)
+	}
+}
+
+// WatchHealth exports mojodex_scheduler_ready: 1 when every component of h
+// is ready (what /readyz answers), else 0.
+func (m *Metrics) WatchHealth(h *Health) error {
+	g := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace,
+		Name:      "ready",
+		Help:      "1 when the scheduler is ready (it can claim and fire: /readyz answers 200), else 0.",
+	}, func() float64 {
+		if h.Ready() {
+			return 1
+		}
+		return 0
+	})
+	if err := m.reg.Register(g); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
 
 // Handler serves /metrics (promhttp for g), /healthz (200 "ok" while the process serves) and /readyz (200 "ready" when every component is ready, else 503 listing the missing ones).
 // Any other path is 404. A nil h is always ready.

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 )
 
@@ -86,8 +85,8 @@ func TestHandler(t *testing.T) {
 		t.Errorf("/readyz = %d %q, want 200 ready", code, body)
 	}
 
-	m.Tasks().RunFinished(actors.RunRecord{Task: "extract-todos", Outcome: actors.OutcomeOK, Duration: 2 * time.Second})
-	m.Tasks().RunFinished(actors.RunRecord{Task: "extract-todos", Outcome: actors.OutcomeOK, Duration: time.Second})
+	m.Tasks().RunFinished(task.Run{Task: "extract-todos", Outcome: task.OutcomeOK, Duration: 2 * time.Second})
+	m.Tasks().RunFinished(task.Run{Task: "extract-todos", Outcome: task.OutcomeOK, Duration: time.Second})
 	m.Tasks().Fired("extract-todos", time.Time{}, 4*time.Millisecond)
 	m.API().CallDone(apiclient.Request{Service: task.ServiceBackground, Method: "POST", Path: "/extract_todos"}, 0, io.EOF, time.Millisecond)
 	code, body, hdr = get(t, srv, "/metrics")

@@ -17,27 +17,19 @@ import (
 	"errors"
 	"fmt"
 	"github.com/mojodex/mojodex-scheduler/task"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Namespace prefixes every series of the scheduler.
 const Namespace = "mojodex_scheduler"
-
-// Skip reasons, the values of the reason label of
-// mojodex_scheduler_fires_skipped_total.
-const (
-	SkipOverlap  = "overlap"  // the previous run of the task was still in progress
-	SkipGated    = "gated"    // the task's gate (enabled_if) was closed
-	SkipDraining = "draining" // the scheduler was shutting down
-	SkipOther    = "other"    // any other reason
-)
 
 // Histogram buckets, in seconds.
 var (
@@ -58,6 +50,12 @@ type Metrics struct {
 	lateness    *prometheus.HistogramVec
 	skipped     *prometheus.CounterVec
 	missed      *prometheus.CounterVec
+	lastSuccess *prometheus.GaugeVec
+	interval    *prometheus.GaugeVec
+
+	commits        *prometheus.CounterVec
+	commitWrites   prometheus.Histogram
+	commitDuration prometheus.Histogram
 
 	apiCalls     *prometheus.CounterVec
 	apiDuration  *prometheus.HistogramVec
@@ -95,13 +93,40 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "fires_skipped_total",
-			Help:      "Fires of a task that were dropped, by reason (overlap, gated, draining, other).",
+			Help:      "Fires of a task that started no run, by reason (overlap, gated, draining, claimed, store, queue_full, paused).",
 		}, []string{"task", "reason"}),
 		missed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "slots_missed_total",
 			Help:      "Scheduled slots of a task that passed without firing (process stalled or clock jumped).",
 		}, []string{"task"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "task_last_success_timestamp_seconds",
+			Help:      "When the last successful run of a task ended (unix seconds; 0 before the first since the process started).",
+		}, []string{"task"}),
+		interval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "task_interval_seconds",
+			Help:      "A task's period: its every: duration, or the longest gap between consecutive fires of its at/cron schedule.",
+		}, []string{"task"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "store_commits_total",
+			Help:      "Commits of the state store (each one transaction, grouping the writes of many fires), by result (ok, error).",
+		}, []string{"result"}),
+		commitWrites: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace,
+			Name:      "store_commit_writes",
+			Help:      "Writes (claims, checkpoints, runs, pauses) grouped into one commit of the state store.",
+			Buckets:   prometheus.ExponentialBuckets(1, 4, 10),
+		}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: Namespace,
+			Name:      "store_commit_duration_seconds",
+			Help:      "Duration of one commit of the state store.",
+			Buckets:   []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5},
+		}),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "api_calls_total",
@@ -116,8 +141,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		apiRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "api_retries_total",
-			Help:      "HTTP attempts that failed transiently and were retried, by path and reason.",
-		}, []string{"path", "reason"}),
+			Help:      "HTTP attempts that failed transiently and were retried, by service, method, path and reason.",
+		}, []string{"service", "method", "path", "reason"}),
 		rateWait: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "rate_limit_wait_seconds_total",
@@ -130,7 +155,8 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 	}
 	for _, c := range []prometheus.Collector{
-		m.runs, m.runDuration, m.lateness, m.skipped, m.missed,
+		m.runs, m.runDuration, m.lateness, m.skipped, m.missed, m.lastSuccess, m.interval,
+		m.commits, m.commitWrites, m.commitDuration,
 		m.apiCalls, m.apiDuration, m.apiRetries, m.rateWait, m.rateWaitsNum,
 	} {
 		if err := reg.Register(c); err != nil {
@@ -151,29 +177,92 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-// Tasks returns an actors.Observer that records task events.
-func (m *Metrics) Tasks() actors.Observer { return taskObserver{m} }
+// Tasks returns the task.Observer that records task events (pass it to
+// supervisor.WithObserver).
+func (m *Metrics) Tasks() task.Observer { return taskObserver{m} }
 
 // API returns an apiclient.Observer that records API calls.
 func (m *Metrics) API() apiclient.Observer { return apiObserver{m} }
+
+// Commits returns the function that records the state store's commits
+// (pass it to supervisor.WithCommitObserver).
+func (m *Metrics) Commits() func(store.CommitStats) {
+	return func(c store.CommitStats) {
+		if c.Writes == 0 {
+			return
+		}
+		result := "ok"
+		if c.Err != nil {
+			result = "error"
+		}
+		m.commits.WithLabelValues(result).Inc()
+		m.commitWrites.Observe(float64(c.Writes))
+		m.commitDuration.Observe(nonNegative(c.Duration))
+	}
+}
+
+// Prepare creates the series of every task in specs at their starting
+// values, so that alert rules and dashboards see every task × outcome,
+// every task × skip reason and every task's missed slots from the first
+// scrape (no `or vector(0)` needed), and records each task's interval
+// (mojodex_scheduler_task_interval_seconds). Call it again after a reload;
+// it leaves existing counters as they are.
+func (m *Metrics) Prepare(specs []task.Spec, now time.Time) {
+	for i := range specs {
+		s := &specs[i]
+		for _, o := range task.Outcomes {
+			m.runs.WithLabelValues(s.Name, string(o))
+		}
+		for _, r := range task.SkipReasons {
+			m.skipped.WithLabelValues(s.Name, string(r))
+		}
+		m.missed.WithLabelValues(s.Name)
+		m.lastSuccess.WithLabelValues(s.Name)
+		if d := Interval(s, now); d > 0 {
+			m.interval.WithLabelValues(s.Name).Set(d.Seconds())
+		}
+	}
+}
+
+// Interval is a task's period: its every: duration, or the longest gap
+// between consecutive fires of its at/cron schedule over the next year
+// (0 when the schedule cannot be built or has fewer than two fires).
+func Interval(s *task.Spec, now time.Time) time.Duration {
+	if s.Every > 0 {
+		return s.Every
+	}
+	sched, err := s.Schedule(now)
+	if err != nil {
+		return 0
+	}
+	var longest time.Duration
+	prev := sched.Next(now)
+	for t := prev; !t.IsZero() && t.Sub(now) < 366*24*time.Hour; prev = t {
+		if t = sched.Next(prev); t.IsZero() {
+			break
+		}
+		longest = max(longest, t.Sub(prev))
+	}
+	return longest
+}
 
 // taskObserver records task actor events. Every method only updates
 // in-memory series: cheap, goroutine-safe and non-blocking.
 type taskObserver struct{ m *Metrics }
 
-var _ actors.Observer = taskObserver{}
+var _ task.Observer = taskObserver{}
 
-// Fired implements actors.Observer.
+// Fired implements task.Observer.
 func (o taskObserver) Fired(taskName string, _ time.Time, lateness time.Duration) {
 	o.m.lateness.WithLabelValues(taskName).Observe(nonNegative(lateness))
 }
 
-// Skipped implements actors.Observer.
-func (o taskObserver) Skipped(taskName string, _ time.Time, reason string) {
-	o.m.skipped.WithLabelValues(taskName, SkipReason(reason)).Inc()
+// Skipped implements task.Observer.
+func (o taskObserver) Skipped(taskName string, _ time.Time, reason task.SkipReason) {
+	o.m.skipped.WithLabelValues(taskName, skipLabel(reason)).Inc()
 }
 
-// Missed implements actors.Observer.
+// Missed implements task.Observer.
 func (o taskObserver) Missed(taskName string, slots int) {
 	if slots <= 0 {
 		return
@@ -181,12 +270,16 @@ func (o taskObserver) Missed(taskName string, slots int) {
 	o.m.missed.WithLabelValues(taskName).Add(float64(slots))
 }
 
-// RunFinished implements actors.Observer.
-func (o taskObserver) RunFinished(rec actors.RunRecord) {
-	outcome := outcomeLabel(rec.Outcome)
-	o.m.runs.WithLabelValues(rec.Task, outcome).Inc()
-	if rec.Outcome != actors.OutcomeSkipped {
-		o.m.runDuration.WithLabelValues(rec.Task).Observe(nonNegative(rec.Duration))
+// RunFinished implements task.Observer.
+func (o taskObserver) RunFinished(rec task.Run) {
+	o.m.runs.WithLabelValues(rec.Task, outcomeLabel(rec.Outcome)).Inc()
+	if rec.Outcome == task.OutcomeSkipped {
+		return
+	}
+	o.m.runDuration.WithLabelValues(rec.Task).Observe(nonNegative(rec.Duration))
+	if rec.Outcome == task.OutcomeOK {
+		end := rec.Start.Add(rec.Duration)
+		o.m.lastSuccess.WithLabelValues(rec.Task).Set(float64(end.UnixNano()) / 1e9)
 	}
 }
 
@@ -205,7 +298,7 @@ func (o apiObserver) CallDone(req apiclient.Request, status int, _ error, d time
 
 // Retried implements apiclient.Observer.
 func (o apiObserver) Retried(req apiclient.Request, _ int, reason string) {
-	o.m.apiRetries.WithLabelValues(req.Path, retryReasonLabel(reason)).Inc()
+	o.m.apiRetries.WithLabelValues(serviceLabel(req.Service), methodLabel(req.Method), req.Path, retryReasonLabel(reason)).Inc()
 }
 
 // RateWaited implements apiclient.Observer.
@@ -217,29 +310,19 @@ func (o apiObserver) RateWaited(_ apiclient.Request, d time.Duration) {
 	o.m.rateWaitsNum.Inc()
 }
 
-// SkipReason maps the free-text reason of a skipped fire (as the task actor
-// words it) to one of SkipOverlap, SkipGated, SkipDraining or SkipOther.
-func SkipReason(text string) string {
-	t := strings.ToLower(text)
-	switch {
-	case strings.Contains(t, "in progress") || strings.Contains(t, "overlap"):
-		return SkipOverlap
-	case strings.Contains(t, "not configured") || strings.Contains(t, "enabled_if") || strings.Contains(t, "gate"):
-		return SkipGated
-	case strings.Contains(t, "shutting down") || strings.Contains(t, "drain"):
-		return SkipDraining
-	default:
-		return SkipOther
+// skipLabel is the reason as a label: one of task.SkipReasons, or "other".
+func skipLabel(r task.SkipReason) string {
+	if slices.Contains(task.SkipReasons, r) {
+		return string(r)
 	}
+	return "other"
 }
 
-func outcomeLabel(o actors.Outcome) string {
-	switch o {
-	case actors.OutcomeOK, actors.OutcomeFailed, actors.OutcomeSkipped:
+func outcomeLabel(o task.Outcome) string {
+	if slices.Contains(task.Outcomes, o) {
 		return string(o)
-	default:
-		return "other"
 	}
+	return "other"
 }
 
 func serviceLabel(s task.Service) string {

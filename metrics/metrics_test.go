@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -131,17 +130,17 @@ func TestTaskObserver(t *testing.T) {
 	obs.Fired("b", slot, 2*time.Second)
 	obs.Fired("b", slot, -time.Millisecond) // clock went back: counted as on time
 
-	obs.RunFinished(actors.RunRecord{Task: "a", Outcome: actors.OutcomeOK, Duration: 1500 * time.Millisecond})
-	obs.RunFinished(actors.RunRecord{Task: "a", Outcome: actors.OutcomeOK, Duration: 500 * time.Millisecond})
-	obs.RunFinished(actors.RunRecord{Task: "a", Outcome: actors.OutcomeFailed, Duration: 250 * time.Millisecond})
-	obs.RunFinished(actors.RunRecord{Task: "a", Outcome: actors.OutcomeSkipped, Duration: time.Hour, Err: "the previous run is still in progress"})
-	obs.RunFinished(actors.RunRecord{Task: "b", Outcome: actors.OutcomeSkipped, Err: "the email service is not configured (enabled_if: email)"})
+	obs.RunFinished(task.Run{Task: "a", Outcome: task.OutcomeOK, Duration: 1500 * time.Millisecond})
+	obs.RunFinished(task.Run{Task: "a", Outcome: task.OutcomeOK, Duration: 500 * time.Millisecond})
+	obs.RunFinished(task.Run{Task: "a", Outcome: task.OutcomeFailed, Duration: 250 * time.Millisecond})
+	obs.RunFinished(task.Run{Task: "a", Outcome: task.OutcomeSkipped, Duration: time.Hour, Err: "the previous run is still in progress"})
+	obs.RunFinished(task.Run{Task: "b", Outcome: task.OutcomeSkipped, Err: "the email service is not configured (enabled_if: email)"})
 
-	obs.Skipped("a", slot, "the previous run is still in progress")
-	obs.Skipped("a", slot, "the previous run is still in progress")
-	obs.Skipped("b", slot, "the email service is not configured (enabled_if: email)")
-	obs.Skipped("b", slot, "the scheduler is shutting down")
-	obs.Skipped("b", slot, "cosmic rays; secret=hunter2")
+	obs.Skipped("a", slot, task.SkipOverlap)
+	obs.Skipped("a", slot, task.SkipOverlap)
+	obs.Skipped("b", slot, task.SkipGated)
+	obs.Skipped("b", slot, task.SkipDraining)
+	obs.Skipped("b", slot, task.SkipReason("cosmic rays; secret=hunter2")) // never a label
 
 	obs.Missed("a", 3)
 	obs.Missed("a", 2)
@@ -179,7 +178,7 @@ func TestTaskObserver(t *testing.T) {
 	// The exact exposition: label sets, values, and the skip reasons (never
 	// the raw text).
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP mojodex_scheduler_fires_skipped_total Fires of a task that were dropped, by reason (overlap, gated, draining, other).
+# HELP mojodex_scheduler_fires_skipped_total Fires of a task that started no run, by reason (overlap, gated, draining, claimed, store, queue_full, paused).
 # TYPE mojodex_scheduler_fires_skipped_total counter
 mojodex_scheduler_fires_skipped_total{reason="overlap",task="a"} 2
 mojodex_scheduler_fires_skipped_total{reason="draining",task="b"} 1
@@ -236,25 +235,17 @@ mojodex_scheduler_fire_lateness_seconds_count{task="b"} 2
 	}
 }
 
-func TestSkipReason(t *testing.T) {
-	for _, c := range []struct{ text, want string }{
-		// The texts the task actor uses.
-		{"the previous run is still in progress", SkipOverlap},
-		{"the email service is not configured (enabled_if: email)", SkipGated},
-		{"the push service is not configured (enabled_if: push)", SkipGated},
-		{"the scheduler is shutting down", SkipDraining},
-		// Plausible rewordings.
-		{"Run In Progress", SkipOverlap},
-		{"overlapping run", SkipOverlap},
-		{"gate closed", SkipGated},
-		{"draining", SkipDraining},
-		// Anything else, including text that must never become a label.
-		{"", SkipOther},
-		{"Authorization: Bearer s3cr3t", SkipOther},
-		{"unexpected state 42", SkipOther},
-	} {
-		if got := SkipReason(c.text); got != c.want {
-			t.Errorf("SkipReason(%q) = %q, want %q", c.text, got, c.want)
+// Every skip reason is its own label value; a value that is not one of
+// task.SkipReasons never becomes a label.
+func TestSkipLabel(t *testing.T) {
+	for _, r := range task.SkipReasons {
+		if got := skipLabel(r); got != string(r) {
+			t.Errorf("skipLabel(%q) = %q", r, got)
+		}
+	}
+	for _, r := range []task.SkipReason{"", "Authorization: Bearer s3cr3t", "the previous run is still in progress"} {
+		if got := skipLabel(r); got != "other" {
+			t.Errorf("skipLabel(%q) = %q, want other", r, got)
 		}
 	}
 }
@@ -288,11 +279,11 @@ mojodex_scheduler_api_calls_total{method="POST",path="/check_expired_purchases",
 mojodex_scheduler_api_calls_total{method="POST",path="/check_expired_purchases",service="backend",status="503"} 1
 mojodex_scheduler_api_calls_total{method="POST",path="/extract_todos",service="background",status="200"} 1
 mojodex_scheduler_api_calls_total{method="POST",path="/extract_todos",service="background",status="error"} 2
-# HELP mojodex_scheduler_api_retries_total HTTP attempts that failed transiently and were retried, by path and reason.
+# HELP mojodex_scheduler_api_retries_total HTTP attempts that failed transiently and were retried, by service, method, path and reason.
 # TYPE mojodex_scheduler_api_retries_total counter
-mojodex_scheduler_api_retries_total{path="/check_expired_purchases",reason="status_503"} 1
-mojodex_scheduler_api_retries_total{path="/extract_todos",reason="conn_refused"} 2
-mojodex_scheduler_api_retries_total{path="/is_email_service_configured",reason="other"} 1
+mojodex_scheduler_api_retries_total{method="GET",path="/is_email_service_configured",reason="other",service="backend"} 1
+mojodex_scheduler_api_retries_total{method="POST",path="/check_expired_purchases",reason="status_503",service="backend"} 1
+mojodex_scheduler_api_retries_total{method="POST",path="/extract_todos",reason="conn_refused",service="background"} 2
 # HELP mojodex_scheduler_rate_limit_wait_seconds_total Total time HTTP attempts spent waiting for the API client's rate limiter.
 # TYPE mojodex_scheduler_rate_limit_wait_seconds_total counter
 mojodex_scheduler_rate_limit_wait_seconds_total 1
@@ -351,8 +342,8 @@ func TestObserversConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for range each {
 				tasks.Fired("a", time.Time{}, time.Millisecond)
-				tasks.RunFinished(actors.RunRecord{Task: "a", Outcome: actors.OutcomeOK, Duration: time.Millisecond})
-				tasks.Skipped("a", time.Time{}, "the previous run is still in progress")
+				tasks.RunFinished(task.Run{Task: "a", Outcome: task.OutcomeOK, Duration: time.Millisecond})
+				tasks.Skipped("a", time.Time{}, task.SkipOverlap)
 				tasks.Missed("a", 1)
 				api.CallDone(req, 200, nil, time.Millisecond)
 				api.Retried(req, 1, "status_502")
@@ -367,10 +358,10 @@ func TestObserversConcurrent(t *testing.T) {
 		c    prometheus.Collector
 	}{
 		{"runs", m.runs.WithLabelValues("a", "ok")},
-		{"skipped", m.skipped.WithLabelValues("a", SkipOverlap)},
+		{"skipped", m.skipped.WithLabelValues("a", string(task.SkipOverlap))},
 		{"missed", m.missed.WithLabelValues("a")},
 		{"api calls", m.apiCalls.WithLabelValues("backend", "POST", "/home_chat", "200")},
-		{"retries", m.apiRetries.WithLabelValues("/home_chat", "status_502")},
+		{"retries", m.apiRetries.WithLabelValues("backend", "POST", "/home_chat", "status_502")},
 		{"rate waits", m.rateWaitsNum},
 	}
 	for _, c := range checks {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,18 +15,12 @@ import (
 // answer to ListTasks.
 const SupervisorTimeout = time.Second
 
-// States lists every task state, in the order they are exported: each is
-// always present in mojodex_scheduler_tasks, 0 when no task is in it.
-var States = []supervisor.State{
-	supervisor.StateScheduled,
-	supervisor.StateRunning,
-	supervisor.StatePaused,
-	supervisor.StateGated,
-	supervisor.StateRestarting,
-	supervisor.StateFailed,
-}
-
-// WatchSupervisor registers a collector that, at each scrape, asks the supervisor (engine.Request(pid, supervisor.ListTasks{}, timeout)) for its tasks and exports tasks by state and restarts by task. A supervisor that does not answer within 1s makes the collector emit nothing for those series (never block a scrape longer, never panic).
+// WatchSupervisor registers a collector that, at each scrape, asks the
+// supervisor (engine.Request(pid, supervisor.ListTasks{}, timeout)) for its
+// tasks and exports tasks by state, each task's state (1 for the current
+// one, 0 for the others) and restarts by task. A supervisor that does not
+// answer within 1s makes the collector emit nothing for those series (never
+// block a scrape longer, never panic).
 //
 // The collector also exports mojodex_scheduler_supervisor_up: 1 when the
 // supervisor answered the scrape's question, 0 when it did not.
@@ -33,13 +28,25 @@ func (m *Metrics) WatchSupervisor(engine *actor.Engine, pid *actor.PID) error {
 	if engine == nil || pid == nil {
 		return errors.New("metrics: WatchSupervisor needs an engine and a supervisor PID")
 	}
-	c := &supervisorCollector{
-		ask: func() (any, error) {
-			return engine.Request(pid, supervisor.ListTasks{}, SupervisorTimeout).Result()
-		},
+	c := newSupervisorCollector(func() (any, error) {
+		return engine.Request(pid, supervisor.ListTasks{}, SupervisorTimeout).Result()
+	})
+	if err := m.reg.Register(c); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// newSupervisorCollector returns the collector asking ask for the task list.
+func newSupervisorCollector(ask func() (any, error)) *supervisorCollector {
+	return &supervisorCollector{
+		ask: ask,
 		tasks: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "tasks"),
 			"Tasks by state, as the supervisor reports them at scrape time.",
 			[]string{"state"}, nil),
+		state: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "task_state"),
+			"1 for the state a task is in, 0 for the others (scheduled, running, paused, gated, restarting, failed).",
+			[]string{"task", "state"}, nil),
 		restarts: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "task_restarts_total"),
 			"Restarts of a task by the supervisor after a crash.",
 			[]string{"task"}, nil),
@@ -47,21 +54,18 @@ func (m *Metrics) WatchSupervisor(engine *actor.Engine, pid *actor.PID) error {
 			"1 when the supervisor answered the scrape's question about its tasks within 1s, else 0.",
 			nil, nil),
 	}
-	if err := m.reg.Register(c); err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	return nil
 }
 
 // supervisorCollector turns the supervisor's TaskList into const metrics.
 type supervisorCollector struct {
-	ask                 func() (any, error)
-	tasks, restarts, up *prometheus.Desc
+	ask                        func() (any, error)
+	tasks, state, restarts, up *prometheus.Desc
 }
 
 // Describe implements prometheus.Collector.
 func (c *supervisorCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.tasks
+	ch <- c.state
 	ch <- c.restarts
 	ch <- c.up
 }
@@ -74,11 +78,11 @@ func (c *supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, 1)
-	counts := make(map[supervisor.State]int, len(States))
+	counts := make(map[task.State]int, len(task.States))
 	for _, t := range list.Tasks {
 		counts[t.State]++
 	}
-	for _, s := range States {
+	for _, s := range task.States {
 		ch <- prometheus.MustNewConstMetric(c.tasks, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
 	seen := make(map[string]bool, len(list.Tasks))
@@ -88,6 +92,13 @@ func (c *supervisorCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		seen[t.Name] = true
 		ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(t.Restarts), t.Name)
+		for _, s := range task.States {
+			v := 0.0
+			if t.State == s {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.state, prometheus.GaugeValue, v, t.Name, string(s))
+		}
 	}
 }
 
@@ -104,5 +115,5 @@ func (c *supervisorCollector) list() (list supervisor.TaskList, ok bool) {
 		return supervisor.TaskList{}, false
 	}
 	list, ok = reply.(supervisor.TaskList)
-	return list, ok
+	return list, ok && list.Err == nil
 }

@@ -110,7 +110,7 @@ func TestWatchSupervisorRestarts(t *testing.T) {
 			t.Fatalf("GetTask: %v", err)
 		}
 		st := reply.(supervisor.TaskReply).Task
-		if st.Restarts == 1 && st.State == supervisor.StateScheduled {
+		if st.Restarts == 1 && st.State == task.StateScheduled {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -188,12 +188,7 @@ func TestSupervisorCollectorBadAnswers(t *testing.T) {
 		"panic":      func() (any, error) { panic("engine gone") },
 	} {
 		t.Run(name, func(t *testing.T) {
-			c := &supervisorCollector{
-				ask:      ask,
-				tasks:    prometheus.NewDesc("mojodex_scheduler_tasks", "h", []string{"state"}, nil),
-				restarts: prometheus.NewDesc("mojodex_scheduler_task_restarts_total", "h", []string{"task"}, nil),
-				up:       prometheus.NewDesc("mojodex_scheduler_supervisor_up", "h", nil, nil),
-			}
+			c := newSupervisorCollector(ask)
 			if n := testutil.CollectAndCount(c); n != 1 {
 				t.Errorf("%d series, want only supervisor_up", n)
 			}
@@ -208,37 +203,58 @@ func TestSupervisorCollectorBadAnswers(t *testing.T) {
 // gives a valid scrape.
 func TestSupervisorCollectorOddList(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	c := &supervisorCollector{
-		ask: func() (any, error) {
-			return supervisor.TaskList{Tasks: []supervisor.TaskStatus{
-				{Name: "x", State: supervisor.StateFailed, Restarts: 6},
-				{Name: "x", State: supervisor.StateFailed, Restarts: 6},
-				{Name: "y", State: "mystery", Restarts: 1},
-				{Name: "z", State: supervisor.StateRestarting, Restarts: 2},
-				{Name: "w", State: supervisor.StateGated},
-			}}, nil
-		},
-		tasks:    prometheus.NewDesc("mojodex_scheduler_tasks", "Tasks.", []string{"state"}, nil),
-		restarts: prometheus.NewDesc("mojodex_scheduler_task_restarts_total", "Restarts.", []string{"task"}, nil),
-		up:       prometheus.NewDesc("mojodex_scheduler_supervisor_up", "Up.", nil, nil),
-	}
+	c := newSupervisorCollector(func() (any, error) {
+		return supervisor.TaskList{Tasks: []task.Status{
+			{Name: "x", State: task.StateFailed, Restarts: 6},
+			{Name: "x", State: task.StateFailed, Restarts: 6},
+			{Name: "y", State: "mystery", Restarts: 1},
+			{Name: "z", State: task.StateRestarting, Restarts: 2},
+			{Name: "w", State: task.StateGated},
+		}}, nil
+	})
 	reg.MustRegister(c)
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP mojodex_scheduler_supervisor_up Up.
+# HELP mojodex_scheduler_supervisor_up 1 when the supervisor answered the scrape's question about its tasks within 1s, else 0.
 # TYPE mojodex_scheduler_supervisor_up gauge
 mojodex_scheduler_supervisor_up 1
-# HELP mojodex_scheduler_task_restarts_total Restarts.
+# HELP mojodex_scheduler_task_restarts_total Restarts of a task by the supervisor after a crash.
 # TYPE mojodex_scheduler_task_restarts_total counter
 mojodex_scheduler_task_restarts_total{task="w"} 0
 mojodex_scheduler_task_restarts_total{task="x"} 6
 mojodex_scheduler_task_restarts_total{task="y"} 1
 mojodex_scheduler_task_restarts_total{task="z"} 2
-# HELP mojodex_scheduler_tasks Tasks.
+# HELP mojodex_scheduler_task_state 1 for the state a task is in, 0 for the others (scheduled, running, paused, gated, restarting, failed).
+# TYPE mojodex_scheduler_task_state gauge
+mojodex_scheduler_task_state{state="failed",task="w"} 0
+mojodex_scheduler_task_state{state="failed",task="x"} 1
+mojodex_scheduler_task_state{state="failed",task="y"} 0
+mojodex_scheduler_task_state{state="failed",task="z"} 0
+mojodex_scheduler_task_state{state="gated",task="w"} 1
+mojodex_scheduler_task_state{state="gated",task="x"} 0
+mojodex_scheduler_task_state{state="gated",task="y"} 0
+mojodex_scheduler_task_state{state="gated",task="z"} 0
+mojodex_scheduler_task_state{state="paused",task="w"} 0
+mojodex_scheduler_task_state{state="paused",task="x"} 0
+mojodex_scheduler_task_state{state="paused",task="y"} 0
+mojodex_scheduler_task_state{state="paused",task="z"} 0
+mojodex_scheduler_task_state{state="restarting",task="w"} 0
+mojodex_scheduler_task_state{state="restarting",task="x"} 0
+mojodex_scheduler_task_state{state="restarting",task="y"} 0
+mojodex_scheduler_task_state{state="restarting",task="z"} 1
+mojodex_scheduler_task_state{state="running",task="w"} 0
+mojodex_scheduler_task_state{state="running",task="x"} 0
+mojodex_scheduler_task_state{state="running",task="y"} 0
+mojodex_scheduler_task_state{state="running",task="z"} 0
+mojodex_scheduler_task_state{state="scheduled",task="w"} 0
+mojodex_scheduler_task_state{state="scheduled",task="x"} 0
+mojodex_scheduler_task_state{state="scheduled",task="y"} 0
+mojodex_scheduler_task_state{state="scheduled",task="z"} 0
+# HELP mojodex_scheduler_tasks Tasks by state, as the supervisor reports them at scrape time.
 # TYPE mojodex_scheduler_tasks gauge
 mojodex_scheduler_tasks{state="failed"} 2
 mojodex_scheduler_tasks{state="gated"} 1
-mojodex_scheduler_tasks{state="restarting"} 1
 mojodex_scheduler_tasks{state="paused"} 0
+mojodex_scheduler_tasks{state="restarting"} 1
 mojodex_scheduler_tasks{state="running"} 0
 mojodex_scheduler_tasks{state="scheduled"} 0
 `)); err != nil {
