@@ -191,7 +191,7 @@ func (rt *Runtime) finished(rec task.Run, next time.Time, err error) {
 		ev = rt.log.Warn().Str("reason", string(rec.Reason))
 	}
 	ev = ev.Str("task", rec.Task).Time("slot", rec.Slot).Str("outcome", string(rec.Outcome)).
-		Int("pages", rec.Pages).Int("items", rec.Items).Dur("duration", rec.Duration)
+		Int("pages", rec.Pages).Int("items", rec.Items).Float64("duration_s", rec.Duration.Seconds())
 	if rec.Status != 0 {
 		ev = ev.Int("status", rec.Status)
 	}

@@ -305,7 +305,7 @@ func (p *jobPool) stop(wait time.Duration) {
 	select {
 	case <-done:
 	case <-time.After(wait):
-		p.log.Warn().Dur("waited", wait).Msg("job workers still busy at shutdown (a job ignores its context); leaving them")
+		p.log.Warn().Float64("waited_s", wait.Seconds()).Msg("job workers still busy at shutdown (a job ignores its context); leaving them")
 	}
 }
 

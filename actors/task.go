@@ -75,6 +75,12 @@ type pendingFire struct {
 // checkDeadlines makes the actor end the runs past their deadline.
 type checkDeadlines struct{}
 
+// BackstopGrace is how long after a run's deadline its task actor ends it
+// if its executor has not: the executor's own deadline (a job's context,
+// the API client's attempt timeouts) gets the first chance, with the more
+// precise error; the task actor's is for a result that never comes back.
+const BackstopGrace = time.Second
+
 // persisted reports that a pause or resume was stored.
 type persisted struct {
 	paused bool
@@ -426,7 +432,7 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 	if manual || resumed || lateness < 0 {
 		lateness = 0
 	}
-	ev := t.rt.log.Info().Str("task", t.name).Time("slot", slot).Dur("lateness", lateness)
+	ev := t.rt.log.Info().Str("task", t.name).Time("slot", slot).Float64("lateness_s", lateness.Seconds())
 	if manual {
 		ev = ev.Bool("manual", true)
 	}
@@ -435,7 +441,7 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 	}
 	ev.Msg("run started")
 	t.rt.obs.Fired(t.name, slot, lateness)
-	t.armBackstop(r.deadline)
+	t.armBackstop(r.deadline.Add(BackstopGrace))
 	if spec.Job != nil {
 		if !t.rt.jobs.submit(r) {
 			r.finish(task.OutcomeSkipped, task.SkipQueueFull, nil, 0, fmt.Errorf("%d jobs are already waiting for a worker", t.rt.cfg.JobQueue))
@@ -521,15 +527,15 @@ func (t *taskActor) onDeadlines() {
 	now := time.Now()
 	t.backstopAt = time.Time{}
 	for _, r := range t.runs {
-		if !now.Before(r.deadline) {
+		if !now.Before(r.deadline.Add(BackstopGrace)) {
 			r.finish(task.OutcomeFailed, "", nil, 0, fmt.Errorf("%w: the run took longer than its run_timeout (%s)", errDeadline, t.limit))
 		}
 	}
 	t.collect()
 	var earliest time.Time
 	for _, r := range t.runs {
-		if earliest.IsZero() || r.deadline.Before(earliest) {
-			earliest = r.deadline
+		if dl := r.deadline.Add(BackstopGrace); earliest.IsZero() || dl.Before(earliest) {
+			earliest = dl
 		}
 	}
 	if !earliest.IsZero() {

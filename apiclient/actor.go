@@ -1,6 +1,7 @@
 package apiclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -49,10 +50,11 @@ type apiRun struct {
 	req      *RunRequest
 	progress task.Progress
 	status   int
-	attempt  int           // attempts made for the current page
-	retry    *time.Timer   // the backoff before the next attempt, if sleeping
-	page     Request       // the request of the current page, built before each attempt
-	waitFrom time.Time     // when the run started waiting for a token (zero: not waiting)
+	attempt  int         // attempts made for the current page
+	retry    *time.Timer // the backoff before the next attempt, if sleeping
+	page     Request     // the request of the current page, built before each attempt
+	waitFrom time.Time   // when the run started waiting for a token (zero: not waiting)
+	stop     func()      // cancels the attempt in flight (nil when none)
 }
 
 // lane is one service's queue and in-flight budget (the bulkhead).
@@ -306,7 +308,9 @@ func (a *apiActor) launch(l *lane, r *apiRun, now time.Time) {
 	if !r.req.Deadline.IsZero() {
 		timeout = min(timeout, r.req.Deadline.Sub(now))
 	}
-	engine, self, client, ctx, page := a.engine, a.self, a.client, r.req.Ctx, r.page
+	ctx, cancel := context.WithCancel(r.req.Ctx)
+	r.stop = cancel
+	engine, self, client, page := a.engine, a.self, a.client, r.page
 	go func() {
 		var out attemptResult
 		defer func() {
@@ -347,6 +351,10 @@ func (a *apiActor) pageRequest(r *apiRun) Request {
 func (a *apiActor) onAttempt(r *apiRun, out attemptResult) {
 	if l := a.lane(r.req.Request.Service); l != nil {
 		l.inFlight--
+	}
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
 	}
 	if _, ok := a.held[r]; !ok {
 		return
@@ -427,6 +435,9 @@ func (a *apiActor) release(r *apiRun) {
 // failAll finishes every run the actor holds with err.
 func (a *apiActor) failAll(err error) {
 	for r := range a.held {
+		if r.stop != nil {
+			r.stop()
+		}
 		a.finish(r, RunResult{Outcome: task.OutcomeFailed, Err: err})
 	}
 	for _, l := range a.lanes {
@@ -436,7 +447,8 @@ func (a *apiActor) failAll(err error) {
 }
 
 // stop is the Stopped handler: it must not panic (hollywood does not
-// recover panics there). The runs still held are left to their owners.
+// recover panics there). The attempts in flight are cancelled (the actor
+// owns their goroutines); the runs still held are left to their owners.
 func (a *apiActor) stop() {
 	defer func() {
 		if v := recover(); v != nil {
@@ -453,6 +465,9 @@ func (a *apiActor) stop() {
 	for r := range a.held {
 		if r.retry != nil {
 			r.retry.Stop()
+		}
+		if r.stop != nil {
+			r.stop()
 		}
 	}
 }

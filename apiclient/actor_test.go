@@ -2,55 +2,68 @@ package apiclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mojodex/mojodex-scheduler/task"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/task"
 )
 
-// received is a Result as seen by the test actor.
-type received struct {
-	res    Result
-	sender *actor.PID
+// sink records what the actor reports about one run.
+type sink struct {
+	mu       sync.Mutex
+	progress []task.Progress
+	results  []RunResult
+	done     chan RunResult
+	// panicOnProgress makes Progress panic (a bug in a sink crashes the actor).
+	panicOnProgress bool
 }
 
-// sendCalls is the message that makes the test actor send Calls.
-type sendCalls struct {
-	to    *actor.PID
-	calls []Call
-	// viaSender leaves ReplyTo nil for odd IDs (the actor then answers the
-	// Call's sender).
-	viaSender bool
+func newSink() *sink { return &sink{done: make(chan RunResult, 4)} }
+
+func (s *sink) Progress(p task.Progress, _ int) {
+	if s.panicOnProgress {
+		panic("sink exploded")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.progress = append(s.progress, p)
 }
 
-// spawnCollector spawns a test actor that sends Calls on request and
-// forwards every Result it gets to the returned channel.
-func spawnCollector(e *actor.Engine) (*actor.PID, chan received) {
-	ch := make(chan received, 1024)
-	pid := e.SpawnFunc(func(c *actor.Context) {
-		switch m := c.Message().(type) {
-		case sendCalls:
-			for _, call := range m.calls {
-				if m.viaSender && call.ID%2 == 1 {
-					call.ReplyTo = nil
-				} else {
-					call.ReplyTo = c.PID()
-				}
-				c.Send(m.to, call)
-			}
-		case Result:
-			ch <- received{res: m, sender: c.Sender()}
-		}
-	}, "collector")
-	return pid, ch
+func (s *sink) Finish(r RunResult) {
+	s.mu.Lock()
+	s.results = append(s.results, r)
+	s.mu.Unlock()
+	s.done <- r
+}
+
+// wait returns the run's result, failing the test if none comes within an
+// hour of virtual time.
+func (s *sink) wait(t *testing.T) RunResult {
+	t.Helper()
+	select {
+	case r := <-s.done:
+		return r
+	case <-time.After(time.Hour):
+		t.Fatal("the run never finished")
+		return RunResult{}
+	}
+}
+
+// finishes returns how many times Finish was called.
+func (s *sink) finishes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.results)
 }
 
 func newEngine(t *testing.T) *actor.Engine {
@@ -62,33 +75,12 @@ func newEngine(t *testing.T) *actor.Engine {
 	return e
 }
 
-func calls(n int, path func(id uint64) string) []Call {
-	out := make([]Call, n)
-	for i := range out {
-		id := uint64(i + 1)
-		out[i] = Call{ID: id, Request: Request{Task: "t", Service: task.ServiceBackend, Method: "POST", Path: path(id)}}
+// runReq is a run of one page (or paginated with p) to path on service.
+func runReq(service task.Service, path string, p *task.Paginate, s RunSink) *RunRequest {
+	return &RunRequest{
+		Task: "t", Request: &task.Request{Service: service, Method: "POST", Path: path, Auth: true},
+		Paginate: p, Slot: time.Unix(1_800_000_000, 0), Ctx: context.Background(), Sink: s,
 	}
-	return out
-}
-
-func collect(t *testing.T, ch chan received, n int) []received {
-	t.Helper()
-	out := make([]received, 0, n)
-	for len(out) < n {
-		select {
-		case r := <-ch:
-			out = append(out, r)
-		case <-time.After(time.Hour): // virtual time: only fires on a deadlock-free hang
-			t.Fatalf("got %d of %d results", len(out), n)
-		}
-	}
-	synctest.Wait()
-	select {
-	case r := <-ch:
-		t.Fatalf("extra result %+v", r.res)
-	default:
-	}
-	return out
 }
 
 func stats(t *testing.T, e *actor.Engine, pid *actor.PID) Stats {
@@ -97,223 +89,364 @@ func stats(t *testing.T, e *actor.Engine, pid *actor.PID) Stats {
 	if err != nil {
 		t.Fatalf("Stats request: %v", err)
 	}
-	s, ok := v.(Stats)
-	if !ok {
-		t.Fatalf("Stats reply is %T", v)
+	return v.(Stats)
+}
+
+// handler is an in-memory service: it records each request's body and
+// answers with answer(path, n) where n counts that path's requests.
+type handler struct {
+	mu                    sync.Mutex
+	bodies                map[string][]map[string]any
+	keys                  map[string][]string
+	hosts                 []string
+	inFlight, maxInFlight map[string]int
+	answer                func(r *http.Request, n int) (*http.Response, error)
+}
+
+func newHandler(answer func(r *http.Request, n int) (*http.Response, error)) *handler {
+	return &handler{bodies: map[string][]map[string]any{}, keys: map[string][]string{},
+		inFlight: map[string]int{}, maxInFlight: map[string]int{}, answer: answer}
+}
+
+func (h *handler) RoundTrip(r *http.Request) (*http.Response, error) {
+	var body map[string]any
+	if r.Body != nil {
+		b, _ := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		_ = json.Unmarshal(b, &body)
 	}
-	return s
+	h.mu.Lock()
+	n := len(h.bodies[r.URL.Path])
+	h.bodies[r.URL.Path] = append(h.bodies[r.URL.Path], body)
+	h.keys[r.URL.Path] = append(h.keys[r.URL.Path], r.Header.Get("Idempotency-Key"))
+	h.hosts = append(h.hosts, r.URL.Host)
+	h.inFlight[r.URL.Host]++
+	h.maxInFlight[r.URL.Host] = max(h.maxInFlight[r.URL.Host], h.inFlight[r.URL.Host])
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.inFlight[r.URL.Host]--
+		h.mu.Unlock()
+	}()
+	return h.answer(r, n)
 }
 
-func stopAll(e *actor.Engine, pids ...*actor.PID) {
-	for _, pid := range pids {
-		<-e.Poison(pid).Done()
-	}
+func (h *handler) calls(path string) ([]map[string]any, []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.bodies[path]), slices.Clone(h.keys[path])
 }
 
-func TestActorAllResultsOnceAndInFlightCap(t *testing.T) {
+// hang blocks until the request's context ends (a service that never answers).
+func hang(r *http.Request) (*http.Response, error) {
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+func TestActorDrivesOffsetPaginationWithCheckpointsAndKeys(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const n, maxInFlight = 50, 3
-		var conc concurrency
-		rt := rtFunc(func(req *http.Request) (*http.Response, error) {
-			conc.enter()
-			defer conc.leave()
-			time.Sleep(100 * time.Millisecond)
-			return fakeResponse(req, 200, req.URL.Path), nil
+		h := newHandler(func(r *http.Request, n int) (*http.Response, error) {
+			ids := make([]int, []int{50, 50, 7}[min(n, 2)])
+			b, _ := json.Marshal(map[string]any{"user_ids": ids})
+			return fakeResponse(r, 200, string(b)), nil
 		})
-		c := fakeClient(t, rt, func(cfg *Config) { cfg.MaxInFlight = maxInFlight })
+		c := fakeClient(t, h, nil)
 		e := newEngine(t)
-		api := e.Spawn(NewActor(c), "apiclient")
-		col, ch := spawnCollector(e)
-
-		start := time.Now()
-		e.Send(col, sendCalls{to: api, calls: calls(n, func(id uint64) string { return fmt.Sprintf("/p/%d", id) }), viaSender: true})
-		got := collect(t, ch, n)
-		if elapsed, want := time.Since(start), time.Duration((n+maxInFlight-1)/maxInFlight)*100*time.Millisecond; elapsed != want {
-			t.Fatalf("took %v, want %v", elapsed, want)
+		api := e.Spawn(NewActor(c, nil), "api")
+		s := newSink()
+		p := &task.Paginate{Mode: task.ModeOffset, Size: 50, SizeField: "n_users", OffsetField: "offset", Result: "user_ids", MaxPages: 10}
+		req := runReq(task.ServiceBackend, "/home_chat", p, s)
+		e.Send(api, req)
+		r := s.wait(t)
+		if r.Outcome != task.OutcomeOK || r.Progress != (task.Progress{Pages: 3, Offset: 100, Items: 107}) || r.Status != 200 || r.Err != nil {
+			t.Fatalf("result %+v", r)
 		}
-		seen := map[uint64]bool{}
-		for _, r := range got {
-			if seen[r.res.ID] {
-				t.Fatalf("ID %d answered twice", r.res.ID)
+		if want := []task.Progress{{Pages: 1, Offset: 50, Items: 50}, {Pages: 2, Offset: 100, Items: 100}}; !slices.Equal(s.progress, want) {
+			t.Errorf("checkpoints %v, want %v", s.progress, want)
+		}
+		bodies, keys := h.calls("/home_chat")
+		for i, b := range bodies {
+			if b["offset"] != float64(50*i) || b["n_users"] != 50.0 || b["datetime"] == nil {
+				t.Errorf("page %d body %v", i+1, b)
 			}
-			seen[r.res.ID] = true
-			if r.res.Err != nil || string(r.res.Response.Body) != fmt.Sprintf("/p/%d", r.res.ID) {
-				t.Fatalf("result %d: err %v body %q", r.res.ID, r.res.Err, r.res.Response.Body)
-			}
-			if r.sender == nil || r.sender.String() != api.String() {
-				t.Fatalf("result %d sent by %v, want the API actor %v", r.res.ID, r.sender, api)
-			}
-		}
-		if len(seen) != n {
-			t.Fatalf("%d distinct IDs", len(seen))
-		}
-		if m := conc.max.Load(); m != maxInFlight {
-			t.Fatalf("max in flight %d, want %d", m, maxInFlight)
-		}
-		if s := stats(t, e, api); s != (Stats{Done: n}) {
-			t.Fatalf("stats %+v", s)
-		}
-		stopAll(e, api, col)
-	})
-}
-
-func TestActorQueueIsFIFO(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var (
-			mu    sync.Mutex
-			order []string
-		)
-		rt := rtFunc(func(req *http.Request) (*http.Response, error) {
-			mu.Lock()
-			order = append(order, req.URL.Path)
-			mu.Unlock()
-			time.Sleep(10 * time.Millisecond)
-			return fakeResponse(req, 200, `{}`), nil
-		})
-		c := fakeClient(t, rt, func(cfg *Config) { cfg.MaxInFlight = 1 })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c), "apiclient")
-		col, ch := spawnCollector(e)
-		const n = 20
-		e.Send(col, sendCalls{to: api, calls: calls(n, func(id uint64) string { return fmt.Sprintf("/%d", id) })})
-		got := collect(t, ch, n)
-		for i, r := range got {
-			if r.res.ID != uint64(i+1) {
-				t.Fatalf("result %d has ID %d", i, r.res.ID)
-			}
-			if want := fmt.Sprintf("/%d", i+1); order[i] != want {
-				t.Fatalf("call %d went out as %s, want %s", i, order[i], want)
+			if keys[i] != IdempotencyKey("t", req.Slot, i+1) {
+				t.Errorf("page %d key %q, want the key of page %d", i+1, keys[i], i+1)
 			}
 		}
-		stopAll(e, api, col)
-	})
-}
-
-func TestActorStatsAndStopWithQueuedCalls(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var started atomic.Int32
-		rt := rtFunc(func(req *http.Request) (*http.Response, error) {
-			started.Add(1)
-			<-req.Context().Done() // never answers
-			return nil, req.Context().Err()
-		})
-		c := fakeClient(t, rt, func(cfg *Config) { cfg.MaxInFlight = 2 })
-		e := newEngine(t)
-		// The middleware delivers Stopped twice, as the engine may.
-		twice := func(next actor.ReceiveFunc) actor.ReceiveFunc {
-			return func(ctx *actor.Context) {
-				next(ctx)
-				if _, ok := ctx.Message().(actor.Stopped); ok {
-					next(ctx)
-				}
-			}
-		}
-		api := e.Spawn(NewActor(c), "apiclient", actor.WithMiddleware(twice))
-		col, ch := spawnCollector(e)
-		const n = 6
-		e.Send(col, sendCalls{to: api, calls: calls(n, func(uint64) string { return "/slow" })})
-		synctest.Wait()
-		if s := stats(t, e, api); s != (Stats{InFlight: 2, Queued: 4}) {
-			t.Fatalf("stats %+v", s)
+		if st := stats(t, e, api); st.Held != 0 || st.Waiting != 0 {
+			t.Errorf("stats after the run: %+v", st)
 		}
 		<-e.Poison(api).Done()
-		got := collect(t, ch, n)
-		var stopped, cancelled int
-		for _, r := range got {
-			switch {
-			case r.res.Err == ErrStopped:
-				stopped++
-				if r.res.ID <= 2 {
-					t.Errorf("call %d was in flight but got a queued ErrStopped", r.res.ID)
-				}
-			case errors.Is(r.res.Err, ErrStopped) && errors.Is(r.res.Err, context.Canceled):
-				cancelled++
-				if r.res.Response.Attempts != 1 {
-					t.Errorf("in-flight call %d: %+v", r.res.ID, r.res.Response)
-				}
-			default:
-				t.Errorf("result %d: unexpected err %v", r.res.ID, r.res.Err)
-			}
-		}
-		if stopped != 4 || cancelled != 2 || started.Load() != 2 {
-			t.Fatalf("stopped %d, cancelled %d, started %d", stopped, cancelled, started.Load())
-		}
-		stopAll(e, col)
 	})
 }
 
-func TestActorSurvivesPanickingRoundTripper(t *testing.T) {
+func TestActorResumesFromProgressAndStopsAtMaxPages(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := rtFunc(func(req *http.Request) (*http.Response, error) {
-			if req.URL.Path == "/boom" {
-				panic("transport exploded")
-			}
-			return fakeResponse(req, 200, `{}`), nil
+		h := newHandler(func(r *http.Request, n int) (*http.Response, error) {
+			return fakeResponse(r, 200, `{"ids":[`+strings.TrimSuffix(strings.Repeat("1,", 5), ",")+`]}`), nil
 		})
-		c := fakeClient(t, rt, func(cfg *Config) { cfg.MaxInFlight = 1 })
+		c := fakeClient(t, h, nil)
 		e := newEngine(t)
-		api := e.Spawn(NewActor(c), "apiclient")
-		col, ch := spawnCollector(e)
-		e.Send(col, sendCalls{to: api, calls: calls(4, func(id uint64) string {
-			if id%2 == 1 {
-				return "/boom"
-			}
-			return "/ok"
-		})})
-		got := collect(t, ch, 4)
-		for _, r := range got {
-			if r.res.ID%2 == 1 {
-				if r.res.Err == nil || !strings.Contains(r.res.Err.Error(), "panic") || !strings.Contains(r.res.Err.Error(), "transport exploded") {
-					t.Fatalf("result %d: err %v, want the recovered panic", r.res.ID, r.res.Err)
-				}
-			} else if r.res.Err != nil {
-				t.Fatalf("result %d: %v", r.res.ID, r.res.Err)
-			}
+		api := e.Spawn(NewActor(c, nil), "api")
+		s := newSink()
+		req := runReq(task.ServiceBackground, "/drain", &task.Paginate{Mode: task.ModeOffset, Size: 5, SizeField: "n", OffsetField: "offset", Result: "ids", MaxPages: 4}, s)
+		req.From = task.Progress{Pages: 2, Offset: 10, Items: 10}
+		e.Send(api, req)
+		r := s.wait(t)
+		if r.Outcome != task.OutcomeFailed || r.Progress.Pages != 4 || r.Progress.Items != 20 || !strings.Contains(r.Err.Error(), "max_pages (4)") {
+			t.Fatalf("result %+v (%v)", r, r.Err)
 		}
-		// Still running: it answers and performs more calls.
-		if s := stats(t, e, api); s != (Stats{Done: 4}) {
-			t.Fatalf("stats %+v", s)
+		bodies, keys := h.calls("/drain")
+		if len(bodies) != 2 || bodies[0]["offset"] != 10.0 || keys[0] != IdempotencyKey("t", req.Slot, 3) {
+			t.Errorf("resumed calls %v with keys %v: want 2 calls from offset 10, the first with page 3's key", bodies, keys)
 		}
-		e.Send(col, sendCalls{to: api, calls: calls(2, func(uint64) string { return "/ok" })})
-		for _, r := range collect(t, ch, 2) {
-			if r.res.Err != nil {
-				t.Fatalf("after panic: %v", r.res.Err)
-			}
-		}
-		stopAll(e, api, col)
+		<-e.Poison(api).Done()
 	})
 }
 
-func TestActorCallAfterStopAndStopTwice(t *testing.T) {
-	c := fakeClient(t, rtFunc(nil), nil)
-	a := NewActor(c)().(*apiActor)
-	// Stopped before Started, twice: no panic.
-	a.stop()
-	a.stop()
-	if !a.stopped {
-		t.Fatal("not stopped")
-	}
+// A hung backend takes only the backend's in-flight budget: background
+// calls go on at full speed (the bulkhead).
+func TestActorHungServiceDoesNotStarveTheOther(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) {
+			if r.URL.Host == "mojodex_backend:5000" {
+				return hang(r)
+			}
+			return fakeResponse(r, 200, `{}`), nil
+		})
+		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 2; cfg.Timeout = 40 * time.Second })
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		var hung []*sink
+		for range 6 {
+			s := newSink()
+			hung = append(hung, s)
+			e.Send(api, runReq(task.ServiceBackend, "/slow", nil, s))
+		}
+		start := time.Now()
+		for i := range 20 {
+			s := newSink()
+			e.Send(api, runReq(task.ServiceBackground, "/fast", nil, s))
+			if r := s.wait(t); r.Outcome != task.OutcomeOK {
+				t.Fatalf("background run %d: %+v", i, r)
+			}
+		}
+		if d := time.Since(start); d != 0 {
+			t.Errorf("20 background runs took %s of virtual time while the backend hung; want no wait at all", d)
+		}
+		st := stats(t, e, api)
+		if st.InFlight[task.ServiceBackend] != 2 || st.InFlight[task.ServiceBackground] != 0 || st.Waiting != 4 {
+			t.Errorf("stats %+v: want the backend's 2 slots busy, 4 backend runs waiting", st)
+		}
+		h.mu.Lock()
+		if h.maxInFlight["mojodex_backend:5000"] != 2 {
+			t.Errorf("backend in flight at most %d, want 2", h.maxInFlight["mojodex_backend:5000"])
+		}
+		h.mu.Unlock()
+		for _, s := range hung[:2] { // the first two time out after 40s, then the next two get their slots
+			if r := s.wait(t); r.Outcome != task.OutcomeFailed || !strings.Contains(r.Err.Error(), "timed out after 40s") {
+				t.Errorf("hung run: %+v (%v)", r, r.Err)
+			}
+		}
+		<-e.Poison(api).Done()
+	})
+}
+
+// A run sleeping before a retry, or waiting for a token, holds no slot: with
+// one slot per service, a run whose first attempt got 503 + Retry-After 5s
+// lets the next run through meanwhile.
+func TestActorRetryBackoffHoldsNoSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, n int) (*http.Response, error) {
+			if r.URL.Path == "/flaky" && n == 0 {
+				return fakeResponse(r, 503, `{"error":"busy"}`, "Retry-After", "5"), nil
+			}
+			return fakeResponse(r, 200, `{}`), nil
+		})
+		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.BackoffMax = 10 * time.Second })
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		flaky, other := newSink(), newSink()
+		start := time.Now()
+		e.Send(api, runReq(task.ServiceBackend, "/flaky", nil, flaky))
+		synctest.Wait()
+		e.Send(api, runReq(task.ServiceBackend, "/other", nil, other))
+		if r := other.wait(t); r.Outcome != task.OutcomeOK || time.Since(start) != 0 {
+			t.Fatalf("other run: %+v after %s; want ok at once while /flaky sleeps", r, time.Since(start))
+		}
+		if r := flaky.wait(t); r.Outcome != task.OutcomeOK || time.Since(start) < 5*time.Second {
+			t.Fatalf("flaky run: %+v after %s; want ok after Retry-After", r, time.Since(start))
+		}
+		<-e.Poison(api).Done()
+	})
 }
 
 func TestActorRateLimitShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		rt := rtFunc(func(req *http.Request) (*http.Response, error) {
-			return fakeResponse(req, 200, `{}`), nil
-		})
-		c := fakeClient(t, rt, func(cfg *Config) {
-			cfg.Rate = 4
-			cfg.Burst = 2
-			cfg.MaxInFlight = 8
-		})
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) { return fakeResponse(r, 200, `{}`), nil })
+		c := fakeClient(t, h, func(cfg *Config) { cfg.Rate = 4; cfg.Burst = 2; cfg.MaxInFlight = 8 })
 		e := newEngine(t)
-		api := e.Spawn(NewActor(c), "apiclient")
-		col, ch := spawnCollector(e)
+		api := e.Spawn(NewActor(c, nil), "api")
 		start := time.Now()
-		e.Send(col, sendCalls{to: api, calls: calls(10, func(uint64) string { return "/x" })})
-		collect(t, ch, 10)
+		var sinks []*sink
+		for i := range 10 {
+			s := newSink()
+			sinks = append(sinks, s)
+			service := task.Services[i%2] // both services share the limiter
+			e.Send(api, runReq(service, "/x", nil, s))
+		}
+		for _, s := range sinks {
+			s.wait(t)
+		}
 		if got, want := time.Since(start), 2*time.Second; got != want { // (10-2)/4
 			t.Fatalf("took %v, want %v", got, want)
 		}
-		stopAll(e, api, col)
+		<-e.Poison(api).Done()
 	})
+}
+
+// Beyond QueueSize waiting runs, a run is skipped at once.
+func TestActorQueueIsBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) { return hang(r) })
+		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.QueueSize = 3 })
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		for range 4 { // one in flight, three waiting
+			e.Send(api, runReq(task.ServiceBackend, "/x", nil, newSink()))
+		}
+		over := newSink()
+		e.Send(api, runReq(task.ServiceBackend, "/x", nil, over))
+		r := over.wait(t)
+		if r.Outcome != task.OutcomeSkipped || r.Reason != task.SkipQueueFull || !strings.Contains(r.Err.Error(), "QUEUE_SIZE") {
+			t.Fatalf("run beyond the queue: %+v (%v)", r, r.Err)
+		}
+		if st := stats(t, e, api); st.Waiting != 3 || st.Held != 4 {
+			t.Errorf("stats %+v", st)
+		}
+		e.Stop(api)
+	})
+}
+
+// A run past its deadline is failed, never sent; an attempt never outlives
+// the deadline; a run whose owner cancelled it is dropped without a result.
+func TestActorDeadlineAndCancellation(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) { return hang(r) })
+		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.Timeout = time.Hour })
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		start := time.Now()
+		first, queued, cancelled := newSink(), newSink(), newSink()
+		r1 := runReq(task.ServiceBackend, "/x", nil, first)
+		r1.Deadline = start.Add(10 * time.Second)
+		r2 := runReq(task.ServiceBackend, "/x", nil, queued)
+		r2.Deadline = start.Add(5 * time.Second)
+		ctx, cancel := context.WithCancel(context.Background())
+		r3 := runReq(task.ServiceBackend, "/x", nil, cancelled)
+		r3.Ctx = ctx
+		e.Send(api, r1)
+		e.Send(api, r2)
+		e.Send(api, r3)
+		cancel()
+		if r := first.wait(t); r.Outcome != task.OutcomeFailed || time.Since(start) != 10*time.Second {
+			t.Fatalf("first run: %+v (%v) after %s; want failed at its 10s deadline", r, r.Err, time.Since(start))
+		}
+		if r := queued.wait(t); r.Outcome != task.OutcomeFailed || !strings.Contains(r.Err.Error(), "deadline exceeded") {
+			t.Fatalf("queued run: %+v (%v); want failed for its deadline, never sent", r, r.Err)
+		}
+		synctest.Wait()
+		if n := cancelled.finishes(); n != 0 {
+			t.Errorf("a cancelled run was reported %d times, want 0", n)
+		}
+		if bodies, _ := h.calls("/x"); len(bodies) != 1 {
+			t.Errorf("%d calls, want only the first run's", len(bodies))
+		}
+		<-e.Poison(api).Done()
+	})
+}
+
+// A panic in the actor fails every run it holds at once and reports the
+// crash; nothing is left waiting.
+func TestActorCrashFailsItsRunsAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, n int) (*http.Response, error) {
+			if r.URL.Path == "/hang" {
+				return hang(r)
+			}
+			return fakeResponse(r, 200, `{"ids":[1,2]}`), nil
+		})
+		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1 })
+		e := newEngine(t)
+		crashed := make(chan string, 1)
+		api := e.Spawn(NewActor(c, func(_ *actor.Context, reason any, _ []byte) { crashed <- fmt.Sprint(reason) }), "api")
+		waiting := newSink()
+		e.Send(api, runReq(task.ServiceBackground, "/hang", nil, newSink()))
+		e.Send(api, runReq(task.ServiceBackground, "/hang", nil, waiting))
+		bad := newSink()
+		bad.panicOnProgress = true
+		e.Send(api, runReq(task.ServiceBackend, "/page", &task.Paginate{Mode: task.ModeDrain, Size: 2, SizeField: "n", Result: "ids", MaxPages: 5}, bad))
+		if reason := <-crashed; reason != "sink exploded" {
+			t.Fatalf("crash reason %q", reason)
+		}
+		if r := waiting.wait(t); r.Outcome != task.OutcomeFailed || !errors.Is(r.Err, ErrStopped) {
+			t.Fatalf("waiting run after the crash: %+v (%v)", r, r.Err)
+		}
+		<-e.Poison(api).Done()
+	})
+}
+
+// Redirects are answers, never followed: the secret never reaches the
+// other address, and the error says where the redirect pointed.
+func TestActorRefusesRedirects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) {
+			return fakeResponse(r, 307, ``, "Location", "http://127.0.0.1:9999/steal"), nil
+		})
+		c := fakeClient(t, h, nil)
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		s := newSink()
+		e.Send(api, runReq(task.ServiceBackend, "/x", nil, s))
+		r := s.wait(t)
+		if r.Outcome != task.OutcomeFailed || r.Status != 307 || !strings.Contains(r.Err.Error(), "redirect to http://127.0.0.1:9999/steal refused") {
+			t.Fatalf("result %+v (%v)", r, r.Err)
+		}
+		h.mu.Lock()
+		if !slices.Equal(h.hosts, []string{"mojodex_backend:5000"}) {
+			t.Errorf("requests went to %v; want only the backend", h.hosts)
+		}
+		h.mu.Unlock()
+		<-e.Poison(api).Done()
+	})
+}
+
+// A 200 reply that echoes the secret and fails parsing: the error quoting
+// it never holds the secret.
+func TestActorRedactsEchoedSecret(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) {
+			return fakeResponse(r, 200, `<html>your Authorization was `+r.Header.Get("Authorization")+`</html>`), nil
+		})
+		c := fakeClient(t, h, nil)
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		s := newSink()
+		e.Send(api, runReq(task.ServiceBackend, "/x", nil, s))
+		r := s.wait(t)
+		if r.Outcome != task.OutcomeFailed || strings.Contains(r.Err.Error(), "fake-secret") || !strings.Contains(r.Err.Error(), "[REDACTED]") {
+			t.Fatalf("error %q: want the snippet with the secret redacted", r.Err)
+		}
+		<-e.Poison(api).Done()
+	})
+}
+
+func TestActorStopTwiceDoesNotPanic(t *testing.T) {
+	c := fakeClient(t, rtFunc(nil), nil)
+	g := NewActor(c, nil)().(*crashGuard)
+	g.a.stop()
+	g.a.stop()
+	if !g.a.stopped {
+		t.Fatal("not stopped")
+	}
 }

@@ -342,8 +342,10 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 			finish()
 			return resp, wrap(attempt, joinLast("waiting for rate limiter", err, lastErr))
 		}
-		resp.Attempts = attempt
 		out := c.try(ctx, req, timeout)
+		if out.sent {
+			resp.Attempts = attempt
+		}
 		resp.Status = out.status
 		resp.Body = out.body
 		if out.err == nil {
@@ -377,6 +379,7 @@ func (c *Client) try(ctx context.Context, req Request, timeout time.Duration) at
 		return attemptResult{err: fmt.Errorf("build request: %w", err), retryAfter: -1}
 	}
 	out := c.attempt(ctx, httpReq, req.Path, timeout)
+	out.sent = true
 	cancel()
 	if c.cfg.Observer != nil {
 		c.cfg.Observer.CallDone(req, out.status, out.err, out.d)
@@ -386,7 +389,7 @@ func (c *Client) try(ctx context.Context, req Request, timeout time.Duration) at
 		ev = ev.Str("error", c.redact(out.err.Error()))
 	}
 	ev.Str("task", req.Task).Str("service", string(req.Service)).Str("method", req.Method).Str("path", req.Path).
-		Int("status", out.status).Dur("duration", out.d).Msg("HTTP attempt")
+		Int("status", out.status).Float64("duration_s", out.d.Seconds()).Msg("HTTP attempt")
 	return out
 }
 
@@ -404,7 +407,7 @@ func (c *Client) retryWait(req Request, out attemptResult, attempt int) (time.Du
 			c.log.Warn().Str("task", req.Task).Str("service", string(req.Service)).
 				Str("method", req.Method).Str("path", req.Path).
 				Int("attempt", attempt).Int("status", out.status).
-				Dur("retry_after", out.retryAfter).Dur("backoff_max", c.cfg.BackoffMax).
+				Float64("retry_after_s", out.retryAfter.Seconds()).Float64("backoff_max_s", c.cfg.BackoffMax.Seconds()).
 				Msg("Retry-After exceeds the longest backoff; giving up")
 			return 0, false
 		}
@@ -426,7 +429,7 @@ func (c *Client) noteRetry(req Request, out attemptResult, attempt int, wait tim
 	} else {
 		ev = ev.Str("error", c.redact(out.err.Error()))
 	}
-	ev.Str("reason", out.reason).Dur("wait", wait).Msg("retrying call")
+	ev.Str("reason", out.reason).Float64("wait_s", wait.Seconds()).Msg("retrying call")
 }
 
 // reserveToken takes a rate-limiter token if one is available at now and
@@ -548,6 +551,7 @@ type attemptResult struct {
 	reason     string
 	retryAfter time.Duration // -1 when absent
 	d          time.Duration
+	sent       bool // the request was built and handed to the transport
 }
 
 // attempt performs one HTTP round trip and classifies its outcome.

@@ -585,13 +585,13 @@ func TestSecretNeverLeaks(t *testing.T) {
 		switch {
 		case m["level"] == "warn" && m["status"] == float64(503):
 			sawWarn = m["task"] == "t" && m["service"] == "backend" && m["method"] == "POST" &&
-				m["path"] == "/x" && m["attempt"] == float64(1) && m["wait"] != nil
+				m["path"] == "/x" && m["attempt"] == float64(1) && m["wait_s"] != nil
 		case m["level"] == "warn" && m["error"] != nil:
-			if m["attempt"] == nil || m["wait"] == nil || m["path"] != "/x" {
+			if m["attempt"] == nil || m["wait_s"] == nil || m["path"] != "/x" {
 				t.Errorf("transport retry warning lacks fields: %v", m)
 			}
 		case m["level"] == "debug" && m["status"] == float64(200):
-			sawDebug = m["duration"] != nil && m["path"] == "/ok"
+			sawDebug = m["duration_s"] != nil && m["path"] == "/ok"
 		}
 	}
 	if !sawWarn || !sawDebug {

@@ -404,10 +404,10 @@ func (s *supervisor) onCrashed(c *actor.Context, m msg.Crashed) {
 	if giveUp {
 		e.life = failed
 		s.log.Error().Str("task", e.spec.Name).Str("panic", m.Reason).Int("failures", len(e.fails.at)).
-			Dur("window", s.opts.policy.Window).Msg("task crashed too often; marked failed and no longer restarted (resume revives it)")
+			Float64("window_s", s.opts.policy.Window.Seconds()).Msg("task crashed too often; marked failed and no longer restarted (resume revives it)")
 	} else {
 		e.life = restarting
-		s.log.Error().Str("task", e.spec.Name).Str("panic", m.Reason).Str("stack", m.Stack).Dur("backoff", delay).
+		s.log.Error().Str("task", e.spec.Name).Str("panic", m.Reason).Str("stack", m.Stack).Float64("backoff_s", delay.Seconds()).
 			Int("failures_in_window", len(e.fails.at)).Msg("task crashed; restarting after backoff")
 		name, gen := e.spec.Name, e.gen
 		e.respawn = time.AfterFunc(delay, func() { s.engine.Send(s.self, respawnDue{name: name, gen: gen}) })
@@ -480,7 +480,7 @@ func (s *supervisor) onAPICrashed(c *actor.Context, m msg.Crashed) {
 		delay = s.opts.policy.Max
 	}
 	s.apiAt = time.Now().Add(delay)
-	s.log.Error().Str("actor", apiName).Str("panic", m.Reason).Str("stack", m.Stack).Dur("backoff", delay).
+	s.log.Error().Str("actor", apiName).Str("panic", m.Reason).Str("stack", m.Stack).Float64("backoff_s", delay.Seconds()).
 		Msg("API client crashed; its runs failed, calls fail at once until it is restarted")
 	engine, self, pid, gen := c.Engine(), s.self, s.api, m.Gen
 	go func() {

@@ -188,8 +188,9 @@ type Spec struct {
 	// client's timeout), or a whole Job run.
 	Timeout time.Duration
 	// RunTimeout bounds a whole run, every page and retry included: past
-	// it the run is recorded failed ("deadline exceeded") and the next slot
-	// fires as usual. Zero derives it (see RunDeadline).
+	// it the run is recorded failed ("deadline exceeded"), at most a second
+	// later if its executor does not end it first, and the next slot fires
+	// as usual. Zero derives it (see RunDeadline).
 	RunTimeout time.Duration
 	// AllowSubsecond accepts an every: period shorter than MinPeriod (down
 	// to MinSubsecondPeriod). Without it such a period is refused, since it

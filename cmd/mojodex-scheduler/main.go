@@ -11,7 +11,7 @@ package main
 import (
 	_ "time/tzdata" // IANA zones even where the host has none (slim containers)
 
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,8 +25,8 @@ import (
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/mojodex/mojodex-scheduler/internal/safetext"
 	"github.com/rs/zerolog"
-	"github.com/sethvargo/go-envconfig"
 )
 
 // cli is the command line.
@@ -37,9 +37,11 @@ type cli struct {
 	Ctl      ctlCmd      `cmd:"" help:"Control a running scheduler through its remote endpoint: list, show, trigger, pause, resume, reload."`
 }
 
-// taskFlag is shared by the commands that load tasks.
+// taskFlag is shared by the commands that load tasks. The flag wins over
+// MOJODEX_SCHEDULER_TASKS, which the config package reads (so that an error
+// names the setting it came from).
 type taskFlag struct {
-	Tasks string `help:"Task file replacing the embedded Mojodex defaults." env:"MOJODEX_SCHEDULER_TASKS" type:"path" placeholder:"FILE"`
+	Tasks string `help:"Task file replacing the embedded Mojodex defaults (default: MOJODEX_SCHEDULER_TASKS, else the embedded defaults)." type:"path" placeholder:"FILE"`
 }
 
 // exitError carries an exit code without printing anything more.
@@ -82,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			code = 2
 			return
 		}
-		env := &appEnv{stdout: stdout, stderr: stderr, lookup: envconfig.OsLookuper()}
+		env := &appEnv{stdout: stdout, stderr: stderr, environ: os.Environ()}
 		if err := kctx.Run(env); err != nil {
 			var e exitError
 			if errors.As(err, &e) { // kong joins Run's error with its hooks'
@@ -99,40 +101,70 @@ func run(args []string, stdout, stderr io.Writer) int {
 // appEnv is what every command gets: where to print and where settings come from.
 type appEnv struct {
 	stdout, stderr io.Writer
-	lookup         envconfig.Lookuper
+	environ        []string // os.Environ() form
+	warnings       []config.Warning
 }
 
-// load reads the environment and the task set.
-func (a *appEnv) load(tasksPath string) (config.Config, []task.Spec, error) {
-	cfg, err := config.Load(context.Background(), a.lookup)
+// load reads the environment and the task set. The task file is the flag's
+// path, else MOJODEX_SCHEDULER_TASKS, else the embedded defaults.
+func (a *appEnv) load(tasksFlag string) (config.Config, []task.Spec, error) {
+	cfg, warnings, err := config.Load(a.environ)
+	a.warnings = warnings
 	if err != nil {
 		return config.Config{}, nil, err
 	}
-	if tasksPath == "" {
-		tasksPath = cfg.Tasks
-	}
-	specs, err := loadTasks(tasksPath)
+	specs, err := loadTasks(taskSource(tasksFlag, cfg))
 	if err != nil {
 		return config.Config{}, nil, err
 	}
 	return cfg, specs, nil
 }
 
-// loadTasks reads the task file at path, or the embedded defaults when path
-// is empty.
-func loadTasks(path string) ([]task.Spec, error) {
-	if path == "" {
+// source is where a task set comes from: a file named by the flag or the
+// environment, or the embedded defaults.
+type source struct {
+	path    string
+	setting string // "--tasks" or "MOJODEX_SCHEDULER_TASKS"; empty for the defaults
+}
+
+func (s source) String() string {
+	if s.path == "" {
+		return "embedded defaults"
+	}
+	return s.path
+}
+
+func taskSource(flag string, cfg config.Config) source {
+	switch {
+	case flag != "":
+		return source{path: flag, setting: "--tasks"}
+	case cfg.Tasks != "":
+		return source{path: cfg.Tasks, setting: "MOJODEX_SCHEDULER_TASKS"}
+	}
+	return source{}
+}
+
+// loadTasks reads the task set of src; an error names where it came from.
+func loadTasks(src source) ([]task.Spec, error) {
+	if src.path == "" {
 		return task.Defaults()
 	}
-	return task.LoadFile(path)
+	specs, err := task.LoadFile(src.path)
+	if err != nil {
+		return nil, fmt.Errorf("%s=%s: %w", src.setting, src.path, err)
+	}
+	return specs, nil
 }
 
 // logger builds the process logger from LOG_LEVEL and LOG_FORMAT and routes
-// hollywood's log/slog output into it.
+// hollywood's log/slog output into it. JSON logs carry durations as
+// seconds in fields named *_s and times in RFC 3339 with nanoseconds; a
+// console shows Go durations (31ms), short local times and escaped control
+// characters.
 func (a *appEnv) logger(cfg config.Config) zerolog.Logger {
 	level, _ := cfg.Level() // checked by config.Load
 	var w io.Writer = a.stderr
-	format := strings.ToLower(cfg.LogFormat)
+	format := cfg.LogFormat
 	if format == "auto" {
 		format = "json"
 		if f, ok := a.stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
@@ -140,12 +172,63 @@ func (a *appEnv) logger(cfg config.Config) zerolog.Logger {
 		}
 	}
 	if format == "console" {
-		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}
+		w = zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000", FormatPrepare: consoleFields}
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	l := zerolog.New(w).Level(level).With().Timestamp().Logger()
 	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
 	return l
+}
+
+// consoleFields adapts an event for a person: *_s seconds become Go
+// durations under the name without the unit, instants short local times
+// (the date only when it is not today), text escaped.
+func consoleFields(ev map[string]any) error {
+	today := time.Now().Format(time.DateOnly)
+	for k, v := range ev {
+		switch v := v.(type) {
+		case json.Number:
+			if name, ok := strings.CutSuffix(k, "_s"); ok {
+				if f, err := v.Float64(); err == nil {
+					delete(ev, k)
+					ev[name] = roundDuration(time.Duration(f * float64(time.Second))).String()
+				}
+			}
+		case string:
+			if k == zerolog.TimestampFieldName || k == zerolog.MessageFieldName || k == zerolog.LevelFieldName {
+				if k == zerolog.MessageFieldName {
+					ev[k] = safetext.Escape(v)
+				}
+				continue
+			}
+			if t, err := time.Parse(time.RFC3339Nano, v); err == nil && len(v) >= len("2006-01-02T15:04:05Z") {
+				t = t.Local()
+				if t.Format(time.DateOnly) == today {
+					ev[k] = t.Format("15:04:05")
+				} else {
+					ev[k] = t.Format("2006-01-02 15:04:05")
+				}
+				continue
+			}
+			ev[k] = safetext.Escape(v)
+		}
+	}
+	return nil
+}
+
+// roundDuration keeps three significant figures or so: 31ms, 1.25s, 2m0s.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d < time.Microsecond:
+		return d
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < time.Second:
+		return d.Round(10 * time.Microsecond)
+	case d < time.Minute:
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // needsSecret reports whether any task sends the secret.
@@ -167,6 +250,7 @@ func newClient(cfg config.Config, log zerolog.Logger, obs apiclient.Observer) (*
 		Rate:          cfg.Rate,
 		Burst:         cfg.Burst,
 		MaxInFlight:   cfg.MaxInFlight,
+		QueueSize:     cfg.QueueSize,
 		Timeout:       cfg.RequestTimeout,
 		MaxAttempts:   cfg.MaxAttempts,
 		Logger:        log,

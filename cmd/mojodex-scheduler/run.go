@@ -4,21 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
+	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/metrics"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -26,20 +27,196 @@ import (
 // demoSecret is the secret shared by the demo stub and the scheduler.
 const demoSecret = "demo-scheduler-secret"
 
+// Health components: ready once the scheduler has started, and while the
+// state store accepts commits (no slot fires without its claim).
+const (
+	healthScheduler = "scheduler"
+	healthStore     = "store"
+)
+
 type runCmd struct {
 	taskFlag
 	Demo bool `help:"Start a built-in stub of the Mojodex backend and background on loopback and run against it, every task firing at start."`
+}
+
+// Run serves until SIGINT or SIGTERM, then drains within the shutdown
+// timeout. The signal handlers are installed first: a signal that comes
+// during start-up is kept and stops the process as soon as it has started.
+func (r *runCmd) Run(a *appEnv) error {
+	stopSignals := make(chan os.Signal, 2)
+	signal.Notify(stopSignals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stopSignals)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	cfg, specs, err := a.load(r.Tasks)
+	if err != nil {
+		return err
+	}
+	log := a.logger(cfg)
+	for _, w := range a.warnings {
+		log.Warn().Str("variable", w.Variable).Str("did_you_mean", w.Suggestion).Msg(w.String())
+	}
+	src := taskSource(r.Tasks, cfg)
+	if r.Demo {
+		stub, err := mojodexstub.Start(mojodexstub.Options{
+			Secret:          demoSecret,
+			EmailConfigured: true,
+			Backlog:         mojodexstub.DefaultBacklog(),
+			Latency:         20 * time.Millisecond,
+		})
+		if err != nil {
+			return fmt.Errorf("demo stub: %w", err)
+		}
+		defer stub.Close()
+		cfg.BackendURI, cfg.BackgroundURI, cfg.Secret = stub.BackendURL(), stub.BackgroundURL(), demoSecret
+		cfg.State = "off" // the demo starts afresh every time and leaves no file behind
+		fireAtStart(specs)
+	}
+	if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
+		return err
+	}
+	log.Info().Str("tasks", src.String()).Int("count", len(specs)).Object("config", cfg).Msg("configuration in effect")
+
+	st, err := openStore(cfg, r.Demo, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := st.Close(); err != nil {
+			log.Error().Err(err).Msg("closing the state store")
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	m.Prepare(specs, time.Now())
+	health := metrics.NewHealth(healthScheduler, healthStore)
+	health.SetReady(healthStore)
+	if err := m.WatchHealth(health); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	httpSrv, httpLn, err := listenHTTP(cfg.HTTPAddr, reg, health, log)
+	if err != nil {
+		return err
+	}
+
+	client, err := newClient(cfg, log, m.API())
+	if err != nil {
+		return err
+	}
+	engine, err := newEngine(cfg, log)
+	if err != nil {
+		return err
+	}
+	reloader := r.reloader(cfg)
+	commits := m.Commits()
+	srv, err := supervisor.NewServer(engine, specs, client,
+		supervisor.WithLogger(log),
+		supervisor.WithStore(st),
+		supervisor.WithObserver(m.Tasks()),
+		supervisor.WithCommitObserver(func(c store.CommitStats) {
+			commits(c)
+			if c.Writes > 0 {
+				health.Set(healthStore, c.Err == nil)
+			}
+		}),
+		supervisor.WithGateInterval(cfg.GateInterval),
+		supervisor.WithReloader(func() ([]task.Spec, error) {
+			specs, err := reloader()
+			if err == nil {
+				m.Prepare(specs, time.Now())
+			}
+			return specs, err
+		}))
+	if err != nil {
+		return err
+	}
+	startCtx, cancelStart := context.WithTimeout(context.Background(), time.Minute)
+	err = srv.Start(startCtx)
+	cancelStart()
+	if err != nil {
+		return err
+	}
+	if err := m.WatchSupervisor(engine, srv.PID()); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	health.SetReady(healthScheduler)
+	ready := log.Info().Int("tasks", len(specs)).Str("supervisor", srv.PID().String())
+	if r.Demo {
+		ready.Msg("mojodex-scheduler running against the demo stub; try `mojodex-scheduler ctl list` in another terminal, Ctrl-C to stop")
+	} else {
+		ready.Msg("mojodex-scheduler running")
+	}
+
+	// The parts that run until the process stops, stopped in this order
+	// when the first of them returns: the signal handler, the scheduler
+	// (drained while /healthz still answers), the reloader, the HTTP server.
+	var g run.Group
+	quit := make(chan struct{})
+	g.Add(func() error {
+		select {
+		case sig := <-stopSignals:
+			log.Info().Str("signal", sig.String()).Float64("deadline_s", cfg.ShutdownTimeout.Seconds()).
+				Msg("shutting down: timers stopped, waiting for the runs in progress")
+		case <-quit:
+		}
+		return nil
+	}, func(error) { close(quit) })
+
+	done := make(chan struct{})
+	g.Add(func() error {
+		<-done
+		return nil
+	}, func(error) {
+		defer close(done)
+		health.SetNotReady(healthScheduler)
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn().Err(err).Msg("shutdown")
+		}
+	})
+
+	stopReload := make(chan struct{})
+	g.Add(func() error {
+		for {
+			select {
+			case <-hup:
+				reload(srv, reloader, log)
+			case <-stopReload:
+				return nil
+			}
+		}
+	}, func(error) { close(stopReload) })
+
+	if httpSrv != nil {
+		g.Add(func() error {
+			if err := httpSrv.Serve(httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("MOJODEX_SCHEDULER_HTTP_ADDR: the listener stopped: %w", err)
+			}
+			return nil
+		}, func(error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = httpSrv.Shutdown(ctx)
+		})
+	}
+	err = g.Run()
+	stopEngine(engine)
+	log.Info().Msg("stopped")
+	return err
 }
 
 // reloader returns the function that SIGHUP and a remote reload call: it
 // reads the task file (or the embedded defaults) again.
 func (r *runCmd) reloader(cfg config.Config) func() ([]task.Spec, error) {
 	return func() ([]task.Spec, error) {
-		path := r.Tasks
-		if path == "" {
-			path = cfg.Tasks
-		}
-		specs, err := loadTasks(path)
+		specs, err := loadTasks(taskSource(r.Tasks, cfg))
 		if err != nil {
 			return nil, err
 		}
@@ -60,163 +237,71 @@ func fireAtStart(specs []task.Spec) {
 	}
 }
 
-// reload hands the task set read again by the reloader to the supervisor
-// (SIGHUP). An invalid file changes nothing.
-func reload(engine *actor.Engine, pid *actor.PID, reloader func() ([]task.Spec, error), log zerolog.Logger) {
+// reloadTimeout bounds a SIGHUP reload.
+const reloadTimeout = time.Minute
+
+// reload reads the task set again and hands it to the scheduler (SIGHUP).
+// An invalid file changes nothing. It runs on the reloader's goroutine,
+// never where signals are handled.
+func reload(srv *supervisor.Server, reloader func() ([]task.Spec, error), log zerolog.Logger) {
 	specs, err := reloader()
 	if err != nil {
 		log.Error().Err(err).Msg("SIGHUP: reload refused; the running task set is unchanged")
 		return
 	}
-	v, err := engine.Request(pid, supervisor.Reload{Tasks: specs}, 10*time.Second).Result()
-	if err != nil {
-		log.Error().Err(err).Msg("SIGHUP: the supervisor did not answer the reload")
-		return
-	}
-	if rep, ok := v.(supervisor.ReloadReply); !ok || rep.Err != nil {
-		log.Error().Err(rep.Err).Msg("SIGHUP: reload refused; the running task set is unchanged")
+	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	defer cancel()
+	if _, err := srv.Reload(ctx, specs); err != nil {
+		log.Error().Err(err).Msg("SIGHUP: reload refused; the running task set is unchanged")
 	}
 }
 
-// openStore opens the state file, or an in-memory store when it is "off".
-func openStore(path string, log zerolog.Logger) (store.Store, error) {
-	if strings.EqualFold(strings.TrimSpace(path), "off") {
-		log.Warn().Msg("MOJODEX_SCHEDULER_STATE=off: state is kept in memory only; a restart forgets claimed slots, history and pauses")
+// openStore opens the state store that MOJODEX_SCHEDULER_STATE names: a
+// file (its directory created if needed), memory ("off"), or PostgreSQL.
+func openStore(cfg config.Config, demo bool, log zerolog.Logger) (store.Store, error) {
+	loc, err := cfg.StateLocation()
+	if err != nil {
+		return nil, err
+	}
+	switch loc.Kind {
+	case config.StateMemory:
+		if !demo {
+			log.Warn().Msg("MOJODEX_SCHEDULER_STATE=off: state is kept in memory only; a restart forgets claimed slots, history and pauses")
+		}
 		return store.NewMemory(), nil
+	case config.StateFile:
+		dir := filepath.Dir(loc.Path)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			log.Info().Str("dir", dir).Msg("the state file's directory does not exist; creating it")
+		}
+		st, err := store.OpenBolt(loc.Path)
+		if err != nil {
+			return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE: %w", err)
+		}
+		log.Info().Str("state", st.Path()).Msg("state store opened")
+		return st, nil
 	}
-	st, err := store.OpenBolt(path)
-	if err != nil {
-		return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE: %w", err)
-	}
-	log.Info().Str("state", st.Path()).Msg("state store opened")
-	return st, nil
+	return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE=%s: a %s store is not supported by this build", loc.Redacted(), loc.Kind)
 }
 
-// serveHTTP starts the /metrics, /healthz and /readyz listener; it returns
-// nil when the listener is off.
-func serveHTTP(addr string, reg *prometheus.Registry, health *metrics.Health, log zerolog.Logger) (*http.Server, error) {
-	if strings.EqualFold(strings.TrimSpace(addr), "off") {
-		return nil, nil
+// listenHTTP listens on the address of /metrics, /healthz and /readyz; it
+// returns a nil server when the listener is off.
+func listenHTTP(addr string, reg *prometheus.Registry, health *metrics.Health, log zerolog.Logger) (*http.Server, net.Listener, error) {
+	if addr == "off" {
+		return nil, nil, nil
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("MOJODEX_SCHEDULER_HTTP_ADDR: %w", err)
+		return nil, nil, fmt.Errorf("MOJODEX_SCHEDULER_HTTP_ADDR: %w", err)
 	}
-	srv := &http.Server{Handler: metrics.Handler(reg, health), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error().Err(err).Msg("metrics and health listener stopped")
-		}
-	}()
+	srv := &http.Server{
+		Handler:           metrics.Handler(reg, health),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          httpErrorLog(log),
+	}
 	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
-	return srv, nil
-}
-
-// Run serves until SIGINT or SIGTERM, then drains within the shutdown timeout.
-func (r *runCmd) Run(a *appEnv) error {
-	cfg, specs, err := a.load(r.Tasks)
-	if err != nil {
-		return err
-	}
-	log := a.logger(cfg)
-	if r.Demo {
-		stub, err := mojodexstub.Start(mojodexstub.Options{
-			Secret:          demoSecret,
-			EmailConfigured: true,
-			Backlog:         mojodexstub.DefaultBacklog(),
-			Latency:         20 * time.Millisecond,
-		})
-		if err != nil {
-			return fmt.Errorf("demo stub: %w", err)
-		}
-		defer stub.Close()
-		cfg.BackendURI, cfg.BackgroundURI, cfg.Secret = stub.BackendURL(), stub.BackgroundURL(), demoSecret
-		fireAtStart(specs)
-		log.Info().Str("backend", cfg.BackendURI).Str("background", cfg.BackgroundURI).
-			Msg("demo: serving a stub of the Mojodex services on loopback; every task fires now, then on its schedule")
-	}
-	if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
-		return err
-	}
-	if r.Demo {
-		cfg.State = "off" // the demo starts afresh every time and leaves no file behind
-	}
-	st, err := openStore(cfg.State, log)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
-	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg)
-	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	health := metrics.NewHealth("supervisor")
-	srv, err := serveHTTP(cfg.HTTPAddr, reg, health, log)
-	if err != nil {
-		return err
-	}
-	if srv != nil {
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-		}()
-	}
-
-	client, err := newClient(cfg, log, m.API())
-	if err != nil {
-		return err
-	}
-	reloader := r.reloader(cfg)
-	producer, err := supervisor.New(specs, client,
-		supervisor.WithLogger(log),
-		supervisor.WithStore(st),
-		supervisor.WithObserver(m.Tasks()),
-		supervisor.WithGateInterval(cfg.GateInterval),
-		supervisor.WithReloader(reloader))
-	if err != nil {
-		return err
-	}
-	engine, err := newEngine(cfg, log)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	pid := supervisor.Spawn(engine, producer)
-	if err := m.WatchSupervisor(engine, pid); err != nil {
-		return fmt.Errorf("metrics: %w", err)
-	}
-	// Ready once the supervisor has spawned its tasks and answers.
-	if _, err := engine.Request(pid, supervisor.ListTasks{}, 10*time.Second).Result(); err != nil {
-		return fmt.Errorf("supervisor did not start: %w", err)
-	}
-	health.SetReady("supervisor")
-	log.Info().Int("tasks", len(specs)).Str("supervisor", pid.String()).Msg("mojodex-scheduler running")
-
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for waiting := true; waiting; {
-		select {
-		case <-hup:
-			reload(engine, pid, reloader, log)
-		case <-ctx.Done():
-			waiting = false
-		}
-	}
-	stop()
-	log.Info().Dur("deadline", cfg.ShutdownTimeout).Msg("shutting down: timers stopped, waiting for runs in progress")
-	if _, err := engine.Request(pid, supervisor.Drain{}, cfg.ShutdownTimeout).Result(); err != nil {
-		log.Warn().Dur("deadline", cfg.ShutdownTimeout).Msg("runs still in progress at the shutdown deadline; cancelling them")
-	}
-	select {
-	case <-engine.Poison(pid).Done():
-	case <-time.After(5 * time.Second):
-		log.Warn().Msg("actors did not stop within 5s; exiting anyway")
-	}
-	log.Info().Msg("stopped")
-	return nil
+	return srv, ln, nil
 }

@@ -14,16 +14,35 @@ type validateCmd struct {
 	taskFlag
 }
 
-// Run checks the environment and the task set and prints each task with its
-// next three fire times. Every problem found is reported, not only the first.
+// Run is the pre-flight check of `run`: the environment (every setting,
+// the service URIs, the secret), the remote endpoint's policy and TLS
+// files, and the task set — everything run checks before it listens — then
+// prints the configuration in effect and each task with its next three
+// fire times (jitter included). Every problem found is reported, not only
+// the first.
 func (v *validateCmd) Run(a *appEnv) error {
 	cfg, specs, err := a.load(v.Tasks)
+	for _, w := range a.warnings {
+		fmt.Fprintf(a.stderr, "warning: %s\n", w)
+	}
 	if err != nil {
 		return err
 	}
+	var problems []error
 	if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
-		return errors.Join(errors.New("configuration is not valid"), err)
+		problems = append(problems, err)
 	}
+	if err := checkRemote(cfg); err != nil {
+		problems = append(problems, err)
+	}
+	if _, err := cfg.StateLocation(); err != nil {
+		problems = append(problems, err)
+	}
+	if len(problems) > 0 {
+		return errors.Join(append([]error{errors.New("configuration is not valid")}, problems...)...)
+	}
+	fmt.Fprintf(a.stdout, "tasks: %s\n%s\n", taskSource(v.Tasks, cfg), strings.TrimRight(cfg.Summary(), "\n"))
+	fmt.Fprintln(a.stdout)
 	now := time.Now()
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tSCHEDULE\tCALL\tGATE\tNEXT FIRES")
@@ -32,9 +51,10 @@ func (v *validateCmd) Run(a *appEnv) error {
 		if err != nil {
 			return err
 		}
+		jitter := s.JitterDelay()
 		var fires []string
-		for _, t := range schedule.Upcoming(sched, now, 3) {
-			fires = append(fires, t.Format(time.RFC3339))
+		for _, t := range schedule.Upcoming(sched, now.Add(-jitter), 3) {
+			fires = append(fires, t.Add(jitter).Local().Format("2006-01-02 15:04:05 MST"))
 		}
 		call := "job"
 		if r := s.Request; r != nil {
@@ -48,6 +68,9 @@ func (v *validateCmd) Run(a *appEnv) error {
 			gate = string(s.EnabledIf)
 		}
 		desc := sched.String()
+		if jitter > 0 {
+			desc += fmt.Sprintf(" +%s jitter", jitter.Round(time.Second))
+		}
 		if s.RunOnStart {
 			desc += ", and at start"
 		}
