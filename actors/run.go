@@ -33,8 +33,7 @@ type run struct {
 	next     time.Time // the task's next fire when the run started (for the log)
 	manual   bool
 	resumed  bool
-	ctx      context.Context
-	cancel   context.CancelFunc
+	ctx      runCtx
 
 	mu       sync.Mutex
 	progress task.Progress
@@ -91,7 +90,7 @@ func (r *run) runJob() {
 	if r.ctx.Err() != nil {
 		return // ended before a worker was free
 	}
-	items, err := r.job(r.ctx)
+	items, err := r.job(&r.ctx)
 	p := task.Progress{Items: items}
 	if err != nil {
 		r.finish(task.OutcomeFailed, "", &p, 0, err)
@@ -131,7 +130,7 @@ func (r *run) finish(outcome task.Outcome, reason task.SkipReason, progress *tas
 	r.result = rec
 	notify := r.notify
 	r.mu.Unlock()
-	r.cancel()
+	r.ctx.end(context.Canceled)
 	r.rt.finished(rec, r.next, err)
 	if notify {
 		r.rt.engine.Send(r.owner, runDone{run: r})
@@ -152,7 +151,7 @@ func (r *run) abandon() bool {
 	r.result = task.Run{Task: r.name, Slot: r.slot, Manual: r.manual, Start: r.start, Outcome: task.OutcomeFailed,
 		Pages: r.progress.Pages, Items: r.progress.Items, Status: r.status, Err: "interrupted by the shutdown"}
 	r.mu.Unlock()
-	r.cancel()
+	r.ctx.end(context.Canceled)
 	return true
 }
 

@@ -19,6 +19,7 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -120,6 +121,11 @@ type alarm struct {
 	pid  *actor.PID
 	name string
 	seq  atomic.Uint64
+	// fired is the message of the alarm's scheduled fire, reused: the
+	// timer service writes it before sending it, and writes it again only
+	// for the next arming, which the actor makes after it has copied the
+	// previous one (onFire). One-off fires get a message of their own.
+	fired fire
 }
 
 // alarmEntry is one arming: deliver the slot to the alarm's actor if the
@@ -177,7 +183,12 @@ func (rt *Runtime) claim(entries []alarmEntry) {
 	rt.cfg.Committer.Submit(b, func(err error) {
 		rt.noteStore(err)
 		for i, e := range entries {
-			rt.engine.Send(e.alarm.pid, &fire{seq: e.seq, slot: e.slot, won: err == nil && b.Claims[i].Won, err: err})
+			f := &fire{}
+			if e.seq != 0 {
+				f = &e.alarm.fired
+			}
+			*f = fire{seq: e.seq, slot: e.slot, won: err == nil && b.Claims[i].Won, err: err}
+			rt.engine.Send(e.alarm.pid, f)
 		}
 	})
 }
@@ -296,7 +307,7 @@ func (p *jobPool) stop(wait time.Duration) {
 	p.stopped = true
 	p.queue = nil
 	for r := range p.running {
-		r.cancel()
+		r.ctx.end(context.Canceled)
 	}
 	p.mu.Unlock()
 	p.cond.Broadcast()

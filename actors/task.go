@@ -117,7 +117,10 @@ type taskActor struct {
 	backstopAt time.Time
 }
 
-// Receive implements actor.Receiver.
+// Receive implements actor.Receiver. It only dispatches: every case is a
+// method of its own, so that the frame of Receive stays small (each fire
+// runs on a fresh goroutine of hollywood's inbox, whose stack would
+// otherwise have to grow on every fire).
 func (t *taskActor) Receive(c *actor.Context) {
 	if t.crashed {
 		if _, ok := c.Message().(actor.Stopped); ok {
@@ -126,21 +129,38 @@ func (t *taskActor) Receive(c *actor.Context) {
 		return
 	}
 	defer t.guard()
+	if f, ok := c.Message().(*fire); ok {
+		t.onFireMessage(f)
+		t.settle()
+		return
+	}
+	if t.receiveOther(c) {
+		t.settle()
+	}
+}
+
+// onFireMessage handles the one message of a scheduled fire.
+func (t *taskActor) onFireMessage(m *fire) {
+	f := *m // the timer service reuses the message once the actor re-arms
+	t.collect()
+	t.onFire(&f, time.Now())
+}
+
+// receiveOther handles every message but a fire; it reports whether the
+// actor should settle afterwards.
+//
+//go:noinline
+func (t *taskActor) receiveOther(c *actor.Context) bool {
 	switch m := c.Message().(type) {
-	case *fire:
+	case runDone:
 		t.collect()
-		t.onFire(m)
-	case runDone, checkDeadlines:
+	case checkDeadlines:
 		t.collect()
-		if _, ok := m.(checkDeadlines); ok {
-			t.onDeadlines()
-		}
+		t.onDeadlines()
 	case jobPanic:
 		panic(m)
 	case msg.Trigger:
-		t.collect()
-		started, reason := t.start(time.Now(), true, false)
-		m.Reply <- msg.TriggerResult{Started: started, Reason: reason}
+		t.onTrigger(m)
 	case msg.Status:
 		t.collect()
 		m.Reply <- t.status()
@@ -163,11 +183,19 @@ func (t *taskActor) Receive(c *actor.Context) {
 		t.onStarted(c)
 	case actor.Stopped:
 		t.onStopped()
-		return
+		return false
 	default:
-		return
+		return false
 	}
-	t.settle()
+	return true
+}
+
+// onTrigger runs the task now, if it may, and answers.
+func (t *taskActor) onTrigger(m msg.Trigger) {
+	t.collect()
+	now := time.Now()
+	started, reason := t.start(now, true, false, now)
+	m.Reply <- msg.TriggerResult{Started: started, Reason: reason}
 }
 
 // guard recovers a panic in Receive: the runs in progress fail, the parent
@@ -206,10 +234,10 @@ func (t *taskActor) onStarted(c *actor.Context) {
 	if t.cfg.Manual || t.paused {
 		return
 	}
-	for _, ip := range st.InProgress {
-		t.resume(ip)
-	}
 	now := time.Now()
+	for _, ip := range st.InProgress {
+		t.resume(ip, now)
+	}
 	var catchUp time.Time
 	if !st.LastSlot.IsZero() {
 		// Slots whose (jittered) fire time passed while no process ran.
@@ -247,14 +275,14 @@ func (t *taskActor) fireOnce(slot time.Time) {
 // Idempotency-Key for the page it was on; drain pagination starts over
 // (the rows processed have left the result, and resuming could not be told
 // from starting over); a run without pagination runs again.
-func (t *taskActor) resume(ip store.InProgress) {
+func (t *taskActor) resume(ip store.InProgress, now time.Time) {
 	var from task.Progress
 	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset {
 		from = ip.Progress
 	}
 	t.rt.log.Info().Str("task", t.name).Time("slot", ip.Slot).Int("pages_done", ip.Progress.Pages).Int("offset", from.Offset).
 		Msg("resuming a run left in progress")
-	t.launch(ip.Slot, false, true, from)
+	t.launch(ip.Slot, false, true, from, now)
 }
 
 // firstSlot is the slot to arm at start or on resume: the first whose fire
@@ -296,8 +324,7 @@ func (t *taskActor) disarm() {
 // passed (the process stalled, or the wall clock jumped forward) are counted
 // and skipped: the next slot is computed from the schedule, never from
 // when a run ends, so firing does not drift.
-func (t *taskActor) rearm(slot time.Time) {
-	now := time.Now()
+func (t *taskActor) rearm(slot, now time.Time) {
 	next := t.cfg.Schedule.Next(slot)
 	if !next.IsZero() && !next.Add(t.jitter).After(now) {
 		latest, missed := schedule.Missed(t.cfg.Schedule, slot, now.Add(-t.jitter), MaxMissedCount)
@@ -309,16 +336,16 @@ func (t *taskActor) rearm(slot time.Time) {
 	t.armSlot(next)
 }
 
-func (t *taskActor) onFire(f *fire) {
+func (t *taskActor) onFire(f *fire, now time.Time) {
 	oneOff := f.seq == 0
 	if !oneOff {
 		if f.seq != t.alarm.seq.Load() {
-			t.stale(f)
+			t.stale(f, now)
 			return
 		}
-		t.rearm(f.slot)
+		t.rearm(f.slot, now)
 	} else if t.paused || t.draining || t.retired != "" {
-		t.stale(f)
+		t.stale(f, now)
 		return
 	}
 	switch {
@@ -328,14 +355,14 @@ func (t *taskActor) onFire(f *fire) {
 		t.rt.log.Warn().Str("task", t.name).Time("slot", f.slot).Msg("slot already claimed; not firing it again")
 		t.rt.obs.Skipped(t.name, f.slot, task.SkipClaimed)
 	default:
-		t.start(f.slot, false, true)
+		t.start(f.slot, false, true, now)
 	}
 }
 
 // stale handles a fire that lost its arming (paused, drained, retired
 // meanwhile): a slot it claimed is recorded as skipped, so that it does not
 // stay in progress.
-func (t *taskActor) stale(f *fire) {
+func (t *taskActor) stale(f *fire, now time.Time) {
 	if !f.won {
 		return
 	}
@@ -343,15 +370,15 @@ func (t *taskActor) stale(f *fire) {
 	if t.draining || t.retired != "" {
 		reason = task.SkipDraining
 	}
-	t.skip(f.slot, false, true, reason)
+	t.skip(f.slot, false, true, reason, now)
 }
 
 // start begins a run for slot unless the overlap policy, the gate or
 // draining says otherwise; it reports whether the run started (or waits
 // for its gate or its turn), or why not.
-func (t *taskActor) start(slot time.Time, manual, claimed bool) (bool, task.SkipReason) {
+func (t *taskActor) start(slot time.Time, manual, claimed bool, now time.Time) (bool, task.SkipReason) {
 	if t.draining || t.retired != "" {
-		return t.skip(slot, manual, claimed, task.SkipDraining)
+		return t.skip(slot, manual, claimed, task.SkipDraining, now)
 	}
 	if len(t.runs) > 0 {
 		switch t.cfg.Spec.Overlap {
@@ -362,9 +389,9 @@ func (t *taskActor) start(slot time.Time, manual, claimed bool) (bool, task.Skip
 				t.rt.log.Info().Str("task", t.name).Time("slot", slot).Msg("run in progress; this fire is queued (overlap: queue_one)")
 				return true, ""
 			}
-			return t.skip(slot, manual, claimed, task.SkipOverlap)
+			return t.skip(slot, manual, claimed, task.SkipOverlap, now)
 		default:
-			return t.skip(slot, manual, claimed, task.SkipOverlap)
+			return t.skip(slot, manual, claimed, task.SkipOverlap, now)
 		}
 	}
 	if t.cfg.Spec.EnabledIf != task.GateNone {
@@ -374,18 +401,18 @@ func (t *taskActor) start(slot time.Time, manual, claimed bool) (bool, task.Skip
 			t.rt.log.Debug().Str("task", t.name).Str("gate", string(t.cfg.Spec.EnabledIf)).Msg("fire waits for the first gate probe")
 			return true, ""
 		case !t.gate.Known:
-			return t.skip(slot, manual, claimed, task.SkipOverlap)
+			return t.skip(slot, manual, claimed, task.SkipOverlap, now)
 		case !t.gate.Open:
-			return t.skip(slot, manual, claimed, task.SkipGated)
+			return t.skip(slot, manual, claimed, task.SkipGated, now)
 		}
 	}
-	t.launch(slot, manual, false, task.Progress{})
+	t.launch(slot, manual, false, task.Progress{}, now)
 	return true, ""
 }
 
 // skip drops a fire: logged, counted, and recorded when it was manual or
 // its slot was claimed.
-func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipReason) (bool, task.SkipReason) {
+func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipReason, now time.Time) (bool, task.SkipReason) {
 	text := reason.Describe(t.cfg.Spec.EnabledIf)
 	ev := t.rt.log.Info()
 	if reason == task.SkipOverlap {
@@ -398,7 +425,7 @@ func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipR
 	ev.Msg("fire skipped: " + text)
 	t.rt.obs.Skipped(t.name, slot, reason)
 	if manual || claimed {
-		rec := task.Run{Task: t.name, Slot: slot, Manual: manual, Start: time.Now(), Outcome: task.OutcomeSkipped,
+		rec := task.Run{Task: t.name, Slot: slot, Manual: manual, Start: now, Outcome: task.OutcomeSkipped,
 			Reason: reason, Err: text, Replica: t.rt.cfg.Replica}
 		t.last = &rec
 		t.rt.obs.RunFinished(rec)
@@ -408,24 +435,19 @@ func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipR
 }
 
 // launch starts a run and hands it to its executor.
-func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progress) {
+func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progress, now time.Time) {
 	spec := t.cfg.Spec
-	now := time.Now()
 	r := &run{
 		rt: t.rt, owner: t.self, name: t.name, job: spec.Job,
 		slot: slot, due: slot, start: now, deadline: now.Add(t.limit),
 		manual: manual, resumed: resumed, progress: from,
 	}
+	r.ctx.deadline = r.deadline
 	if !manual {
 		r.due = slot.Add(t.jitter)
 	}
 	if !t.armed.IsZero() {
 		r.next = t.armed.Add(t.jitter)
-	}
-	if spec.Job != nil {
-		r.ctx, r.cancel = context.WithDeadline(context.Background(), r.deadline)
-	} else {
-		r.ctx, r.cancel = context.WithCancel(context.Background())
 	}
 	t.runs = append(t.runs, r)
 	lateness := now.Sub(r.due)
@@ -441,7 +463,7 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 	}
 	ev.Msg("run started")
 	t.rt.obs.Fired(t.name, slot, lateness)
-	t.armBackstop(r.deadline.Add(BackstopGrace))
+	t.armBackstop(r.deadline, now)
 	if spec.Job != nil {
 		if !t.rt.jobs.submit(r) {
 			r.finish(task.OutcomeSkipped, task.SkipQueueFull, nil, 0, fmt.Errorf("%d jobs are already waiting for a worker", t.rt.cfg.JobQueue))
@@ -450,7 +472,7 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 	}
 	t.rt.engine.Send(t.rt.cfg.API, &apiclient.RunRequest{
 		Task: t.name, Request: spec.Request, Paginate: spec.Paginate, Slot: slot, From: from,
-		Timeout: spec.Timeout, Deadline: r.deadline, Ctx: r.ctx, Sink: r,
+		Timeout: spec.Timeout, Deadline: r.deadline, Ctx: &r.ctx, Sink: r,
 	})
 }
 
@@ -480,7 +502,7 @@ func (t *taskActor) settle() {
 	if len(t.runs) == 0 {
 		if q := t.queued; q != nil {
 			t.queued = nil
-			t.start(q.slot, q.manual, q.claimed)
+			t.start(q.slot, q.manual, q.claimed, time.Now())
 		}
 		if t.draining && !t.idleSent && len(t.runs) == 0 {
 			t.idleSent = true
@@ -498,20 +520,19 @@ func (t *taskActor) settle() {
 	}
 }
 
-// armBackstop makes sure the actor looks at its runs by deadline, whatever
+// armBackstop makes sure the actor looks at its runs by at, whatever
 // happens to their executors (a lost message, a hung job).
-func (t *taskActor) armBackstop(deadline time.Time) {
-	now := time.Now()
-	if !t.backstopAt.IsZero() && t.backstopAt.After(now) && !deadline.Before(t.backstopAt) {
+func (t *taskActor) armBackstop(at, now time.Time) {
+	if !t.backstopAt.IsZero() && t.backstopAt.After(now) && !at.Before(t.backstopAt) {
 		return
 	}
-	t.backstopAt = deadline
+	t.backstopAt = at
 	if t.backstop == nil {
 		engine, self := t.rt.engine, t.self
-		t.backstop = time.AfterFunc(deadline.Sub(now), func() { engine.Send(self, checkDeadlines{}) })
+		t.backstop = time.AfterFunc(at.Sub(now), func() { engine.Send(self, checkDeadlines{}) })
 		return
 	}
-	t.backstop.Reset(deadline.Sub(now))
+	t.backstop.Reset(at.Sub(now))
 }
 
 func (t *taskActor) stopBackstop() {
@@ -521,25 +542,34 @@ func (t *taskActor) stopBackstop() {
 	t.backstopAt = time.Time{}
 }
 
-// onDeadlines fails the runs past their deadline and re-arms the backstop
-// for the earliest deadline left.
+// onDeadlines enforces the runs' deadlines: at its deadline a run's context
+// is done (DeadlineExceeded), so a job or an HTTP call that honours it
+// stops; BackstopGrace later the run is failed if its executor has not
+// ended it. The backstop is then armed for the next such instant.
 func (t *taskActor) onDeadlines() {
 	now := time.Now()
 	t.backstopAt = time.Time{}
 	for _, r := range t.runs {
+		if !now.Before(r.deadline) {
+			r.ctx.end(context.DeadlineExceeded)
+		}
 		if !now.Before(r.deadline.Add(BackstopGrace)) {
 			r.finish(task.OutcomeFailed, "", nil, 0, fmt.Errorf("%w: the run took longer than its run_timeout (%s)", errDeadline, t.limit))
 		}
 	}
 	t.collect()
-	var earliest time.Time
+	var next time.Time
 	for _, r := range t.runs {
-		if dl := r.deadline.Add(BackstopGrace); earliest.IsZero() || dl.Before(earliest) {
-			earliest = dl
+		at := r.deadline
+		if !now.Before(at) {
+			at = at.Add(BackstopGrace)
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
 		}
 	}
-	if !earliest.IsZero() {
-		t.armBackstop(earliest)
+	if !next.IsZero() {
+		t.armBackstop(next, now)
 	}
 }
 
@@ -553,15 +583,16 @@ func (t *taskActor) onGate(g msg.Gate) {
 	}
 	p := *t.pending
 	t.pending = nil
-	t.start(p.slot, p.manual, p.claimed)
+	t.start(p.slot, p.manual, p.claimed, time.Now())
 }
 
 // dropWaiting skips the fires waiting for the gate or for the run in
 // progress.
 func (t *taskActor) dropWaiting(reason task.SkipReason) {
+	now := time.Now()
 	for _, p := range []*pendingFire{t.pending, t.queued} {
 		if p != nil {
-			t.skip(p.slot, p.manual, p.claimed, reason)
+			t.skip(p.slot, p.manual, p.claimed, reason, now)
 		}
 	}
 	t.pending, t.queued = nil, nil

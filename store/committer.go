@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,8 +27,11 @@ type Committer struct {
 	queue   []pending
 	closed  bool
 	lastErr error
-	wake    chan struct{}
-	stopped chan struct{}
+	failing atomic.Bool // lastErr != nil, read without the lock on every commit
+	// isClosed mirrors closed for inline commits, read without the lock.
+	isClosed atomic.Bool
+	wake     chan struct{}
+	stopped  chan struct{}
 }
 
 // CommitStats describes one commit, for metrics and health.
@@ -86,16 +90,13 @@ func (c *Committer) Submit(b *Batch, done func(error)) {
 		return
 	}
 	if c.inline {
-		c.mu.Lock()
-		closed := c.closed
-		c.mu.Unlock()
-		if closed {
+		if c.isClosed.Load() {
 			callDone(done, fmt.Errorf("commit: %w", ErrClosed))
 			return
 		}
-		start := time.Now()
-		err := c.st.Commit(b)
-		c.record(CommitStats{Batches: 1, Writes: b.Len(), Duration: time.Since(start), Err: err})
+		// No I/O to time: an inline commit's duration is not measured.
+		err := c.commitInline(b)
+		c.record(CommitStats{Batches: 1, Writes: b.Len(), Err: err})
 		callDone(done, err)
 		return
 	}
@@ -111,6 +112,14 @@ func (c *Committer) Submit(b *Batch, done func(error)) {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// commitInline commits a validated batch on the caller's goroutine.
+func (c *Committer) commitInline(b *Batch) error {
+	if v, ok := c.st.(interface{ commitValidated(*Batch) error }); ok {
+		return v.commitValidated(b)
+	}
+	return c.st.Commit(b)
 }
 
 // Commit submits b and waits for its commit.
@@ -144,6 +153,7 @@ func (c *Committer) Close() {
 		return
 	}
 	c.closed = true
+	c.isClosed.Store(true)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -209,9 +219,10 @@ func (c *Committer) commit(queue []pending) {
 }
 
 func (c *Committer) record(s CommitStats) {
-	if s.Writes > 0 {
+	if s.Writes > 0 && (s.Err != nil || c.failing.Load()) {
 		c.mu.Lock()
 		c.lastErr = s.Err
+		c.failing.Store(s.Err != nil)
 		c.mu.Unlock()
 	}
 	if c.onCommit != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -12,10 +13,22 @@ import (
 // Memory is an in-memory Store (tests, benchmarks, and persistence switched
 // off). Nothing survives the process. The zero value is not usable: use
 // NewMemory.
+//
+// Tasks are spread over memShards shards, each with its own lock, so that
+// workers recording the runs of different tasks do not wait for each
+// other; a batch locks the shards it touches, in order, so it is applied
+// atomically.
 type Memory struct {
-	mu     sync.Mutex
-	tasks  map[string]*memTask
-	closed bool
+	shards [memShards]memShard
+	closed atomic.Bool
+}
+
+// memShards is the number of shards of a Memory store.
+const memShards = 64
+
+type memShard struct {
+	mu    sync.Mutex
+	tasks map[string]*memTask
 }
 
 var _ Store = (*Memory)(nil)
@@ -45,7 +58,42 @@ type memRun struct {
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{tasks: make(map[string]*memTask)}
+	m := &Memory{}
+	for i := range m.shards {
+		m.shards[i].tasks = make(map[string]*memTask)
+	}
+	return m
+}
+
+// shard returns the index of the shard holding name (FNV-1a).
+func shard(name string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(name); i++ {
+		h ^= uint32(name[i])
+		h *= 16777619
+	}
+	return int(h % memShards)
+}
+
+// lockFor locks the shards of names, in order, and returns the function
+// that unlocks them.
+func (m *Memory) lockFor(names func(yield func(string) bool)) func() {
+	var used [memShards]bool
+	for n := range names {
+		used[shard(n)] = true
+	}
+	for i := range m.shards {
+		if used[i] {
+			m.shards[i].mu.Lock()
+		}
+	}
+	return func() {
+		for i := range m.shards {
+			if used[i] {
+				m.shards[i].mu.Unlock()
+			}
+		}
+	}
 }
 
 // CommitsInline reports that Commit does no I/O, so a Committer applies
@@ -126,32 +174,37 @@ func (t *memTask) latest() (memRun, bool) {
 	return t.runs[(t.head+HistorySize-1)%HistorySize], true
 }
 
-// task returns the state of name, creating it. Called with m.mu held.
+// task returns the state of name, creating it. Called with its shard locked.
 func (m *Memory) task(name string) *memTask {
-	st := m.tasks[name]
+	tasks := m.shards[shard(name)].tasks
+	st := tasks[name]
 	if st == nil {
 		st = &memTask{}
-		m.tasks[name] = st
+		tasks[name] = st
 	}
 	return st
 }
 
+// lookup returns the state of name, or nil. Called with its shard locked.
+func (m *Memory) lookup(name string) *memTask {
+	return m.shards[shard(name)].tasks[name]
+}
+
 // Load implements Store. The returned state is a copy.
 func (m *Memory) Load(names []string) (map[string]TaskState, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed.Load() {
 		return nil, fmt.Errorf("load tasks: %w", ErrClosed)
 	}
+	defer m.lockFor(slices.Values(names))()
 	out := make(map[string]TaskState, len(names))
 	for _, name := range names {
-		st := m.tasks[name]
+		st := m.lookup(name)
 		if st == nil {
 			continue
 		}
-		ts := TaskState{
-			Anchor: fromNanos(st.anchor), LastSlot: fromNanos(st.last), Paused: st.paused,
-			InProgress: slices.Clone(st.inProgress),
+		ts := TaskState{Anchor: fromNanos(st.anchor), LastSlot: fromNanos(st.last), Paused: st.paused}
+		if len(st.inProgress) > 0 {
+			ts.InProgress = slices.Clone(st.inProgress)
 		}
 		if r, ok := st.latest(); ok {
 			last := r.unpack(name)
@@ -164,12 +217,13 @@ func (m *Memory) Load(names []string) (map[string]TaskState, error) {
 
 // History implements Store.
 func (m *Memory) History(name string, n int) ([]task.Run, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed.Load() {
 		return nil, fmt.Errorf("history of task %q: %w", name, ErrClosed)
 	}
-	st := m.tasks[name]
+	sh := &m.shards[shard(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := sh.tasks[name]
 	if st == nil || n <= 0 {
 		return nil, nil
 	}
@@ -189,10 +243,22 @@ func (m *Memory) Commit(b *Batch) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	return m.commit(b)
+}
+
+// commitValidated is Commit for a batch the Committer has validated.
+func (m *Memory) commitValidated(b *Batch) error { return m.commit(b) }
+
+func (m *Memory) commit(b *Batch) error {
+	if m.closed.Load() {
 		return fmt.Errorf("commit: %w", ErrClosed)
+	}
+	if name, ok := b.oneTask(); ok {
+		sh := &m.shards[shard(name)]
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+	} else {
+		defer m.lockFor(b.taskNames)()
 	}
 	for i := range b.Anchors {
 		a := &b.Anchors[i]
@@ -213,7 +279,7 @@ func (m *Memory) Commit(b *Batch) error {
 		}
 	}
 	for _, c := range b.Checkpoints {
-		st := m.tasks[c.Task]
+		st := m.lookup(c.Task)
 		if st == nil {
 			continue
 		}
@@ -227,10 +293,8 @@ func (m *Memory) Commit(b *Batch) error {
 		st := m.task(r.Task)
 		st.append(packRun(normalizeRun(r)))
 		if !r.Manual {
+			// In place: the backing array is kept for the next claim.
 			st.inProgress = slices.DeleteFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })
-			if len(st.inProgress) == 0 {
-				st.inProgress = nil
-			}
 		}
 	}
 	for _, p := range b.Pauses {
@@ -244,25 +308,32 @@ func (m *Memory) Forget(name string) error {
 	if name == "" {
 		return fmt.Errorf("forget task: empty task name")
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed.Load() {
 		return fmt.Errorf("forget task %q: %w", name, ErrClosed)
 	}
-	delete(m.tasks, name)
+	sh := &m.shards[shard(name)]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	delete(sh.tasks, name)
 	return nil
 }
 
 // Tasks implements Store.
 func (m *Memory) Tasks() ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
+	if m.closed.Load() {
 		return nil, fmt.Errorf("list tasks: %w", ErrClosed)
 	}
-	names := make([]string, 0, len(m.tasks))
-	for name := range m.tasks {
-		names = append(names, name)
+	var names []string
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		for name := range sh.tasks {
+			names = append(names, name)
+		}
+		sh.mu.Unlock()
+	}
+	if names == nil {
+		names = []string{}
 	}
 	slices.Sort(names)
 	return names, nil
@@ -270,9 +341,14 @@ func (m *Memory) Tasks() ([]string, error) {
 
 // Close implements Store. Closing twice is not an error.
 func (m *Memory) Close() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.closed = true
-	m.tasks = nil
+	if m.closed.Swap(true) {
+		return nil
+	}
+	for i := range m.shards {
+		sh := &m.shards[i]
+		sh.mu.Lock()
+		sh.tasks = map[string]*memTask{}
+		sh.mu.Unlock()
+	}
 	return nil
 }

@@ -127,6 +127,48 @@ type Batch struct {
 	Pauses []Pause
 }
 
+// taskNames yields the task name of every write in b (with repeats).
+func (b *Batch) taskNames(yield func(string) bool) {
+	for _, a := range b.Anchors {
+		if !yield(a.Task) {
+			return
+		}
+	}
+	for _, c := range b.Claims {
+		if !yield(c.Task) {
+			return
+		}
+	}
+	for _, c := range b.Checkpoints {
+		if !yield(c.Task) {
+			return
+		}
+	}
+	for _, r := range b.Runs {
+		if !yield(r.Task) {
+			return
+		}
+	}
+	for _, p := range b.Pauses {
+		if !yield(p.Task) {
+			return
+		}
+	}
+}
+
+// oneTask returns the task of b's writes when they all concern one task.
+func (b *Batch) oneTask() (string, bool) {
+	name, first := "", true
+	for n := range b.taskNames {
+		if first {
+			name, first = n, false
+		} else if n != name {
+			return "", false
+		}
+	}
+	return name, !first
+}
+
 // Len returns the number of writes in b.
 func (b *Batch) Len() int {
 	return len(b.Anchors) + len(b.Claims) + len(b.Checkpoints) + len(b.Runs) + len(b.Pauses)

@@ -14,6 +14,7 @@ import (
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/bench/harness"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
+	"github.com/mojodex/mojodex-scheduler/task"
 )
 
 // API scenario settings.
@@ -80,12 +81,12 @@ func (l *callLog) Retried(apiclient.Request, int, string) {}
 // RateWaited implements apiclient.Observer.
 func (l *callLog) RateWaited(apiclient.Request, time.Duration) {}
 
-// loadgen is an actor that keeps apiOutstanding calls queued at the
+// loadgen is an actor that keeps apiOutstanding one-page runs queued at the
 // API-client actor until stopping is set, counting the answers that arrive
 // inside the measured window.
 type loadgen struct {
 	api         *actor.PID
-	req         apiclient.Request
+	req         *task.Request
 	from, until time.Time
 	stopping    *atomic.Bool
 	done        chan struct{}
@@ -101,8 +102,20 @@ type loadgen struct {
 func (g *loadgen) send(c *actor.Context) {
 	g.nextID++
 	g.outstanding++
-	c.Send(g.api, apiclient.Call{ID: g.nextID, Request: g.req, ReplyTo: c.PID()})
+	c.Send(g.api, &apiclient.RunRequest{
+		Task: "bench", Request: g.req, Slot: time.Unix(0, int64(g.nextID)), Ctx: context.Background(),
+		Sink: loadSink{engine: c.Engine(), to: c.PID()},
+	})
 }
+
+// loadSink reports a run's end to the load generator.
+type loadSink struct {
+	engine *actor.Engine
+	to     *actor.PID
+}
+
+func (loadSink) Progress(task.Progress, int) {}
+func (s loadSink) Finish(r apiclient.RunResult) { s.engine.Send(s.to, r) }
 
 // Receive implements actor.Receiver.
 func (g *loadgen) Receive(c *actor.Context) {
@@ -111,7 +124,7 @@ func (g *loadgen) Receive(c *actor.Context) {
 		for range apiOutstanding {
 			g.send(c)
 		}
-	case apiclient.Result:
+	case apiclient.RunResult:
 		g.outstanding--
 		g.answered++
 		if m.Err != nil {
@@ -143,7 +156,7 @@ func runAPI(variant string, d time.Duration, p profiles) harness.Result {
 		url  string
 		stop func()
 		err  error
-		req  = apiclient.Request{Task: "bench", Service: apiclient.Backend, Method: http.MethodPost, Path: "/bench"}
+		req  = &task.Request{Service: task.ServiceBackend, Method: http.MethodPost, Path: "/bench"}
 	)
 	switch variant {
 	case "unlimited", "unlimited-stub":
@@ -190,7 +203,7 @@ func runAPI(variant string, d time.Duration, p profiles) harness.Result {
 		res.Error = err.Error()
 		return res
 	}
-	api := engine.Spawn(apiclient.NewActor(client), "api")
+	api := engine.Spawn(apiclient.NewActor(client, nil), "api")
 	warm := apiWarmup
 	if res.Rate > 0 {
 		warm = 0 // the limiter is checked from its very first call

@@ -10,7 +10,6 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/go-co-op/gocron/v2"
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/bench/harness"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
@@ -80,7 +79,7 @@ func (r *recorder) peerFire(i int, now time.Time) {
 	}
 }
 
-// ourObserver is the actors.Observer of our supervisor: Fired gives the
+// ourObserver is the task.Observer of our supervisor: Fired gives the
 // slot and its lateness directly.
 type ourObserver struct {
 	rec             *recorder
@@ -89,7 +88,7 @@ type ourObserver struct {
 	badName         atomic.Uint64
 }
 
-var _ actors.Observer = (*ourObserver)(nil)
+var _ task.Observer = (*ourObserver)(nil)
 
 // taskName names task i ("t-<i>"); taskIndex parses it back without
 // allocating.
@@ -109,7 +108,7 @@ func taskIndex(name string) int {
 	return n
 }
 
-// Fired implements actors.Observer.
+// Fired implements task.Observer.
 func (o *ourObserver) Fired(name string, slot time.Time, lateness time.Duration) {
 	i := taskIndex(name)
 	if i < 0 {
@@ -126,15 +125,15 @@ func (o *ourObserver) Fired(name string, slot time.Time, lateness time.Duration)
 	}
 }
 
-// Skipped implements actors.Observer.
-func (o *ourObserver) Skipped(string, time.Time, string) { o.skipped.Add(1) }
+// Skipped implements task.Observer.
+func (o *ourObserver) Skipped(string, time.Time, task.SkipReason) { o.skipped.Add(1) }
 
-// Missed implements actors.Observer.
+// Missed implements task.Observer.
 func (o *ourObserver) Missed(_ string, slots int) { o.missed.Add(uint64(slots)) }
 
-// RunFinished implements actors.Observer.
-func (o *ourObserver) RunFinished(rec actors.RunRecord) {
-	if rec.Outcome == actors.OutcomeFailed {
+// RunFinished implements task.Observer.
+func (o *ourObserver) RunFinished(rec task.Run) {
+	if rec.Outcome == task.OutcomeFailed {
 		o.failed.Add(1)
 	}
 }
