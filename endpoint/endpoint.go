@@ -74,8 +74,8 @@ type Endpoint struct {
 // counters are the endpoint's cumulative statistics.
 type counters struct {
 	accepted, refused, evicted, silent, handshakeFailed atomic.Uint64
-	violations, delivered, deliveryFailed              atomic.Uint64
-	sent, dropped, unsendable                          atomic.Uint64
+	violations, delivered, deliveryFailed               atomic.Uint64
+	sent, dropped, unsendable                           atomic.Uint64
 }
 
 // Stats is a snapshot of an endpoint's connections and counters.

@@ -451,4 +451,3 @@ func TestLifecycleLeavesNoGoroutine(t *testing.T) {
 		t.Errorf("after Stop: %+v", st)
 	}
 }
-
