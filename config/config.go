@@ -66,6 +66,9 @@ type Config struct {
 	TLSCA string `env:"MOJODEX_SCHEDULER_TLS_CA"`
 	// InsecureRemote allows a non-loopback RemoteAddr without mutual TLS.
 	InsecureRemote bool `env:"MOJODEX_SCHEDULER_INSECURE_REMOTE, default=false"`
+	// RemoteMaxConns caps the connections the remote endpoint holds at once
+	// (lowered if need be to keep descriptors for the rest of the process).
+	RemoteMaxConns int `env:"MOJODEX_SCHEDULER_REMOTE_MAX_CONNS, default=64"`
 }
 
 // Load reads the configuration through l (envconfig.OsLookuper() in the
@@ -115,6 +118,7 @@ func Load(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	check("MOJODEX_SCHEDULER_REQUEST_TIMEOUT", c.RequestTimeout > 0, "%s must be positive", c.RequestTimeout)
 	check("MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT", c.ShutdownTimeout > 0, "%s must be positive", c.ShutdownTimeout)
 	check("MOJODEX_SCHEDULER_GATE_INTERVAL", c.GateInterval > 0, "%s must be positive", c.GateInterval)
+	check("MOJODEX_SCHEDULER_REMOTE_MAX_CONNS", c.RemoteMaxConns >= 1, "%d must be at least 1", c.RemoteMaxConns)
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err
 	}

@@ -30,6 +30,7 @@ func TestLoadDefaults(t *testing.T) {
 		ShutdownTimeout: 30 * time.Second,
 		GateInterval:    10 * time.Minute,
 		RemoteAddr:      "127.0.0.1:4000",
+		RemoteMaxConns:  64,
 		State:           "data/mojodex-scheduler.db",
 		HTTPAddr:        "127.0.0.1:9464",
 	}
@@ -56,6 +57,7 @@ func TestLoadValues(t *testing.T) {
 		"MOJODEX_SCHEDULER_MAX_ATTEMPTS":     "1",
 		"MOJODEX_SCHEDULER_SHUTDOWN_TIMEOUT": "5s",
 		"MOJODEX_SCHEDULER_GATE_INTERVAL":    "1h",
+		"MOJODEX_SCHEDULER_REMOTE_MAX_CONNS": "8",
 	})
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -75,6 +77,7 @@ func TestLoadValues(t *testing.T) {
 		ShutdownTimeout: 5 * time.Second,
 		GateInterval:    time.Hour,
 		RemoteAddr:      "127.0.0.1:4000",
+		RemoteMaxConns:  8,
 		State:           "data/mojodex-scheduler.db",
 		HTTPAddr:        "127.0.0.1:9464",
 	}
@@ -301,5 +304,14 @@ func TestCheckURIsDoesNotLeakSecret(t *testing.T) {
 	err := c.CheckURIs(true)
 	if err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("CheckURIs = %v", err)
+	}
+}
+
+func TestLoadRemoteMaxConns(t *testing.T) {
+	for _, v := range []string{"0", "-1", "many"} {
+		_, err := load(map[string]string{"MOJODEX_SCHEDULER_REMOTE_MAX_CONNS": v})
+		if err == nil || !strings.Contains(err.Error(), "MOJODEX_SCHEDULER_REMOTE_MAX_CONNS") {
+			t.Errorf("MOJODEX_SCHEDULER_REMOTE_MAX_CONNS=%s: %v", v, err)
+		}
 	}
 }

@@ -58,8 +58,8 @@ func TestCompatibleWithStockRemote(t *testing.T) {
 				if r, ok := v.(*controlv1.GetTaskResponse); !ok || r.GetTask().GetName() != "extract-todos" {
 					t.Errorf("reply %T %v", v, v)
 				}
-				if st := server.ep.Stats(); st.Violations != 0 || st.Sent != 1 {
-					t.Errorf("stats %+v", st)
+				if !waitUntil(time.Second, func() bool { st := server.ep.Stats(); return st.Violations == 0 && st.Sent == 1 }) {
+					t.Errorf("stats %+v", server.ep.Stats())
 				}
 			})
 			t.Run("endpoint asks, stock answers", func(t *testing.T) {
@@ -69,8 +69,8 @@ func TestCompatibleWithStockRemote(t *testing.T) {
 				if _, err := listTasks(t, client.engine, stock.Address(), 3*time.Second); err != nil {
 					t.Fatalf("no reply: %v\nendpoint logs:\n%s", err, client.logs)
 				}
-				if st := client.ep.Stats(); st.Violations != 0 || st.Delivered != 1 {
-					t.Errorf("stats %+v", st)
+				if !waitUntil(time.Second, func() bool { st := client.ep.Stats(); return st.Violations == 0 && st.Delivered == 1 }) {
+					t.Errorf("stats %+v", client.ep.Stats())
 				}
 			})
 		})

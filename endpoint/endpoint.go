@@ -124,7 +124,7 @@ func Listen(addr string, opts ...Option) (*Endpoint, error) {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("remote address %s: %w", addr, err)
+		return nil, err // names the address: "listen tcp ADDR: ..."
 	}
 	if port == "0" {
 		_, port, _ = net.SplitHostPort(ln.Addr().String())
@@ -218,8 +218,8 @@ func (e *Endpoint) Stats() Stats {
 			st.Pending++
 		}
 	}
-	e.mu.Unlock()
 	st.Accepted, st.Refused, st.Evicted = e.n.accepted.Load(), e.n.refused.Load(), e.n.evicted.Load()
+	e.mu.Unlock()
 	st.Silent, st.HandshakeFailed = e.n.silent.Load(), e.n.handshakeFailed.Load()
 	st.Violations, st.Delivered, st.DeliveryFailed = e.n.violations.Load(), e.n.delivered.Load(), e.n.deliveryFailed.Load()
 	st.Sent, st.Dropped, st.Unsendable = e.n.sent.Load(), e.n.dropped.Load(), e.n.unsendable.Load()
@@ -283,23 +283,23 @@ func (e *Endpoint) admit(c net.Conn) {
 			}
 		}
 		if victim == nil {
+			e.n.refused.Add(1)
 			e.mu.Unlock()
 			_ = c.Close()
-			e.n.refused.Add(1)
 			e.warn.event(zerolog.WarnLevel, kindRefused, "remote connection refused: every slot holds an active connection", func(ev *zerolog.Event) {
 				ev.Str("peer", ic.peer).Int("max_conns", e.connCap)
 			})
 			return
 		}
 		delete(e.conns, victim)
+		e.n.evicted.Add(1)
 	}
 	e.conns[ic] = struct{}{}
+	e.n.accepted.Add(1) // under the lock, so that Stats sees conns and counters agree
 	e.wg.Add(1)
 	e.mu.Unlock()
-	e.n.accepted.Add(1)
 	if victim != nil {
 		_ = victim.raw.Close()
-		e.n.evicted.Add(1)
 		e.warn.event(zerolog.WarnLevel, kindEvicted, "remote connection that had sent nothing dropped to admit a new one", func(ev *zerolog.Event) {
 			ev.Str("peer", victim.peer).Dur("age", time.Since(victim.since)).Int("max_conns", e.connCap)
 		})

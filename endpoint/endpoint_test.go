@@ -33,9 +33,7 @@ func TestBadFramesThenValidRequest(t *testing.T) {
 			continue // a nil element is encoded as an empty, valid message
 		}
 		rc := dialRaw(t, addr, nil)
-		if err := rc.stream.Send(tc.env); err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		_ = rc.stream.Send(tc.env) // may fail once the endpoint has closed the connection
 		sent++
 		if !rc.closedWithin(2 * time.Second) {
 			t.Errorf("%s: connection still open 2s after a bad envelope", tc.name)
@@ -46,9 +44,7 @@ func TestBadFramesThenValidRequest(t *testing.T) {
 		"truncated envelope": {0x0a, 0x10, 0x0a},
 	} {
 		rc := dialRaw(t, addr, nil)
-		if err := rc.sendBytes(b); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
+		_ = rc.sendBytes(b)
 		sent++
 		if !rc.closedWithin(2 * time.Second) {
 			t.Errorf("%s: connection still open 2s after an undecodable envelope", name)
@@ -60,8 +56,11 @@ func TestBadFramesThenValidRequest(t *testing.T) {
 		t.Fatalf("after %d bad frames: %v", sent, err)
 	}
 	t.Logf("%d bad frames refused; a valid request answered in %v", sent, took)
-	if st := server.ep.Stats(); st.Violations != uint64(sent) || st.Delivered != 2 || st.DeliveryFailed != 0 {
-		t.Errorf("stats %+v; want %d violations, 2 deliveries", st, sent)
+	if !waitUntil(time.Second, func() bool {
+		st := server.ep.Stats()
+		return st.Violations == uint64(sent) && st.Delivered == 2 && st.DeliveryFailed == 0
+	}) {
+		t.Errorf("stats %+v; want %d violations, 2 deliveries", server.ep.Stats(), sent)
 	}
 	if n := len(server.logs.lines(kindViolation)); n != 1 {
 		t.Errorf("%d protocol warnings for %d bad frames, want 1 line within the interval", n, sent)
@@ -92,6 +91,7 @@ func TestIdleConnectionFlood(t *testing.T) {
 		}
 	}()
 	most := 0
+	start := time.Now()
 	for i := range flood {
 		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
 		if err != nil {
@@ -138,8 +138,9 @@ func TestIdleConnectionFlood(t *testing.T) {
 	} else {
 		c.Close()
 	}
-	if n := len(server.logs.lines(kindEvicted)); n != 1 {
-		t.Errorf("%d eviction warnings, want 1 line per interval", n)
+	// One line per interval (10 s) while the flood lasts.
+	if n, most := len(server.logs.lines(kindEvicted)), 1+int(time.Since(start)/DefaultLogInterval); n < 1 || n > most {
+		t.Errorf("%d eviction warnings in %v, want at most %d", n, time.Since(start), most)
 	}
 }
 
@@ -199,9 +200,8 @@ func TestSilentPeersDropped(t *testing.T) {
 				t.Fatalf("silent peer: %v after %v, want closed after about 300ms", err, took)
 			}
 			t.Logf("silent peer dropped after %v", took)
-			st := server.ep.Stats()
-			if st.Silent+st.HandshakeFailed != 1 {
-				t.Errorf("stats %+v", st)
+			if !waitUntil(2*time.Second, func() bool { st := server.ep.Stats(); return st.Silent+st.HandshakeFailed == 1 && st.Conns == 0 }) {
+				t.Errorf("stats %+v", server.ep.Stats())
 			}
 		})
 	}
@@ -226,8 +226,8 @@ func TestMutualTLS(t *testing.T) {
 	if !waitUntil(2*time.Second, func() bool { return server.ep.Stats().HandshakeFailed >= 1 }) {
 		t.Errorf("stats %+v", server.ep.Stats())
 	}
-	if st := server.ep.Stats(); st.Delivered != 1 {
-		t.Errorf("delivered %d, want 1", st.Delivered)
+	if !waitUntil(time.Second, func() bool { return server.ep.Stats().Delivered == 1 }) {
+		t.Errorf("delivered %d, want 1", server.ep.Stats().Delivered)
 	}
 }
 
