@@ -5,7 +5,11 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
+	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -211,5 +215,49 @@ func TestRateLog(t *testing.T) {
 		if n := len(logs.lines("")); n != 5 {
 			t.Errorf("%d lines after two flushes, want 5", n)
 		}
+	})
+}
+
+// failingListener fails every Accept as a process out of descriptors does.
+type failingListener struct {
+	*pipeListener
+	calls atomic.Int32
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	select {
+	case <-l.closed:
+		return nil, net.ErrClosed
+	default:
+	}
+	l.calls.Add(1)
+	return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+}
+
+// Out of descriptors, the accept loop backs off (up to 1 s between tries)
+// instead of spinning, and says so once per interval.
+func TestAcceptBackoff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &failingListener{pipeListener: newPipeListener()}
+		s := defaults()
+		logs := &logBuffer{}
+		s.log = zerolog.New(logs)
+		ep := newEndpoint(l, "127.0.0.1:4000", "4000", s)
+		if _, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(ep)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		// 5, 10, 20, ..., 640 ms: 8 tries in the first second.
+		if n := l.calls.Load(); n < 7 || n > 9 {
+			t.Errorf("%d accepts in the first second, want about 8", n)
+		}
+		time.Sleep(10 * time.Second)
+		if n := l.calls.Load(); n < 16 || n > 20 {
+			t.Errorf("%d accepts in 11 s, want about 18 (one a second once backed off)", n)
+		}
+		if lines := logs.lines(kindAccept); len(lines) != 2 || !strings.Contains(lines[0]["error"].(string), "too many open files") {
+			t.Errorf("accept warnings %v, want 2 lines (at 0 s and after 10 s)", lines)
+		}
+		ep.Stop().Wait()
 	})
 }
