@@ -228,7 +228,10 @@ func TestRemoteIdleFlood(t *testing.T) {
 	})
 	settled := time.Now()
 	held := fdCount(t, pid) - base
-	if most-base > maxConns+2 || held > maxConns+2 || evicted != flood-maxConns {
+	// During the flood a few more may be open for a moment: the connection
+	// just accepted, and evicted ones whose descriptor is released once
+	// their reader returns.
+	if most-base > maxConns+8 || held > maxConns+2 || evicted != flood-maxConns {
 		t.Errorf("descriptors: %d before the flood, at most %d during it, %d held now; %d connections closed, want %d",
 			base, most, held, evicted, flood-maxConns)
 	}
