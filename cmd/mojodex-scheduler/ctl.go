@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/anthdm/hollywood/remote"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/endpoint"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -36,9 +36,9 @@ type ctlCmd struct {
 	TLSCert string        `name:"tls-cert" help:"PEM certificate for mutual TLS (with --tls-key and --tls-ca)." env:"MOJODEX_SCHEDULER_TLS_CERT" type:"path" placeholder:"FILE"`
 	TLSKey  string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"MOJODEX_SCHEDULER_TLS_KEY" type:"path" placeholder:"FILE"`
 	TLSCA   string        `name:"tls-ca" help:"PEM CA bundle that the scheduler's certificate must chain to." env:"MOJODEX_SCHEDULER_TLS_CA" type:"path" placeholder:"FILE"`
-	Timeout time.Duration `help:"How long to wait for the answer." default:"5s"`
+	Timeout time.Duration `help:"How long to wait for the connection and the answer." default:"5s"`
 	Output  string        `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
-	Verbose bool          `short:"v" help:"Show hollywood's own logs on stderr."`
+	Verbose bool          `short:"v" help:"Show the remote endpoint's and hollywood's logs on stderr."`
 
 	List    ctlListCmd    `cmd:"" help:"List every task: state, schedule, next fire and last run."`
 	Show    ctlShowCmd    `cmd:"" help:"Show one task and its last runs."`
@@ -70,21 +70,21 @@ type ctlReloadCmd struct{}
 
 // Run lists the tasks.
 func (*ctlListCmd) Run(a *appEnv, c *ctlCmd) error {
-	return c.call(a, &controlv1.ListTasksRequest{}, func(w io.Writer, m proto.Message) {
+	return c.call(a, &controlv1.ListTasksRequest{}, &controlv1.ListTasksResponse{}, func(w io.Writer, m proto.Message) {
 		printTaskTable(w, m.(*controlv1.ListTasksResponse).GetTasks())
 	})
 }
 
 // Run shows one task.
 func (s *ctlShowCmd) Run(a *appEnv, c *ctlCmd) error {
-	return c.call(a, &controlv1.GetTaskRequest{Name: s.Task}, func(w io.Writer, m proto.Message) {
+	return c.call(a, &controlv1.GetTaskRequest{Name: s.Task}, &controlv1.GetTaskResponse{}, func(w io.Writer, m proto.Message) {
 		printTask(w, m.(*controlv1.GetTaskResponse).GetTask())
 	})
 }
 
 // Run triggers a task.
 func (t *ctlTriggerCmd) Run(a *appEnv, c *ctlCmd) error {
-	return c.call(a, &controlv1.TriggerTaskRequest{Name: t.Task}, func(w io.Writer, m proto.Message) {
+	return c.call(a, &controlv1.TriggerTaskRequest{Name: t.Task}, &controlv1.TriggerTaskResponse{}, func(w io.Writer, m proto.Message) {
 		r := m.(*controlv1.TriggerTaskResponse)
 		if r.GetStarted() {
 			fmt.Fprintf(w, "started %s\n", t.Task)
@@ -96,21 +96,21 @@ func (t *ctlTriggerCmd) Run(a *appEnv, c *ctlCmd) error {
 
 // Run pauses a task.
 func (p *ctlPauseCmd) Run(a *appEnv, c *ctlCmd) error {
-	return c.call(a, &controlv1.PauseTaskRequest{Name: p.Task}, func(w io.Writer, m proto.Message) {
+	return c.call(a, &controlv1.PauseTaskRequest{Name: p.Task}, &controlv1.TaskControlResponse{}, func(w io.Writer, m proto.Message) {
 		printControl(w, "paused", m.(*controlv1.TaskControlResponse).GetTask())
 	})
 }
 
 // Run resumes a task.
 func (r *ctlResumeCmd) Run(a *appEnv, c *ctlCmd) error {
-	return c.call(a, &controlv1.ResumeTaskRequest{Name: r.Task}, func(w io.Writer, m proto.Message) {
+	return c.call(a, &controlv1.ResumeTaskRequest{Name: r.Task}, &controlv1.TaskControlResponse{}, func(w io.Writer, m proto.Message) {
 		printControl(w, "resumed", m.(*controlv1.TaskControlResponse).GetTask())
 	})
 }
 
 // Run reloads the task set.
 func (*ctlReloadCmd) Run(a *appEnv, c *ctlCmd) error {
-	return c.call(a, &controlv1.ReloadRequest{}, func(w io.Writer, m proto.Message) {
+	return c.call(a, &controlv1.ReloadRequest{}, &controlv1.ReloadResponse{}, func(w io.Writer, m proto.Message) {
 		r := m.(*controlv1.ReloadResponse)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, g := range []struct {
@@ -129,15 +129,22 @@ type replyError interface {
 	GetError() *controlv1.Error
 }
 
-// call sends req to the scheduler's supervisor and prints the reply with
-// table (or as JSON). Failures print one line on stderr and give a
-// non-zero exit code.
-func (c *ctlCmd) call(a *appEnv, req proto.Message, table func(io.Writer, proto.Message)) error {
+// The actor of ctl's own engine that receives the reply: the only target
+// ctl's endpoint accepts.
+const (
+	ctlReplyKind = "mojodex-scheduler-ctl"
+	ctlReplyID   = "reply"
+)
+
+// call sends req to the scheduler's supervisor, waits for a reply of the
+// type of want and prints it with table (or as JSON). Failures print one
+// line on stderr and give a non-zero exit code.
+func (c *ctlCmd) call(a *appEnv, req, want proto.Message, table func(io.Writer, proto.Message)) error {
 	fail := func(code int, format string, args ...any) error {
 		fmt.Fprintf(a.stderr, "mojodex-scheduler ctl: "+format+"\n", args...)
 		return exitError{code}
 	}
-	c.quietHollywood(a)
+	log := c.logger(a)
 	addr := strings.TrimSpace(c.Addr)
 	if strings.EqualFold(addr, remoteOff) {
 		return fail(2, "the remote control endpoint is %s (%s=%s): pass --addr HOST:PORT", remoteOff, envRemoteAddr, addr)
@@ -153,24 +160,44 @@ func (c *ctlCmd) call(a *appEnv, req proto.Message, table func(io.Writer, proto.
 	if err != nil {
 		return fail(2, "%v", err)
 	}
-	// A refused connection is known at once: no need to wait for the timeout.
+	listen, err := c.replyAddr(addr)
+	if err != nil {
+		return fail(2, "%v", err)
+	}
+	// One deadline for the whole call. A refused connection is known at
+	// once; a host that drops the connection attempt fails at the deadline.
+	deadline := time.Now().Add(c.Timeout)
 	conn, err := net.DialTimeout("tcp", addr, c.Timeout)
 	if err != nil {
 		return fail(ctlExitNoAnswer, "cannot connect to %s: %v (is the scheduler running with its remote endpoint there?)", addr, dialCause(err))
 	}
 	conn.Close()
-	engine, err := c.replyEngine(addr, tlsCfg)
+	ep, engine, err := c.replyEngine(listen, tlsCfg, log)
 	if err != nil {
 		return fail(ctlExitNoAnswer, "%v", err)
 	}
-	target := actor.NewPID(addr, supervisor.Kind+"/"+supervisor.ID)
-	v, err := engine.Request(target, req, c.Timeout).Result()
-	if err != nil {
+	defer stopEndpoint(ep)
+	replies := make(chan proto.Message, 1)
+	self := engine.SpawnFunc(func(ctx *actor.Context) {
+		if m, ok := ctx.Message().(proto.Message); ok {
+			select {
+			case replies <- m: // the first reply; any other is dropped
+			default:
+			}
+		}
+	}, ctlReplyKind, actor.WithID(ctlReplyID))
+	engine.SendWithSender(actor.NewPID(addr, supervisor.Kind+"/"+supervisor.ID), req, self)
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	var v proto.Message
+	select {
+	case v = <-replies:
+	case <-timer.C:
 		return fail(ctlExitNoAnswer, "no answer from %s within %s (%s)", addr, c.Timeout, c.diagnose(addr, tlsCfg))
 	}
 	resp, ok := v.(replyError)
-	if !ok {
-		return fail(ctlExitRefused, "unexpected reply %T from %s", v, addr)
+	if !ok || proto.MessageName(v) != proto.MessageName(want) {
+		return fail(ctlExitRefused, "unexpected reply %s from %s (want %s)", proto.MessageName(v), addr, proto.MessageName(want))
 	}
 	if c.Output == "json" {
 		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
@@ -192,58 +219,74 @@ func (c *ctlCmd) call(a *appEnv, req proto.Message, table func(io.Writer, proto.
 	return nil
 }
 
-// quietHollywood keeps hollywood's log/slog output (dial retries, stream
-// errors) off the terminal unless --verbose asks for it.
-func (c *ctlCmd) quietHollywood(a *appEnv) {
+// logger returns the logger of ctl's remote endpoint and routes hollywood's
+// log/slog output: both on stderr with --verbose, discarded otherwise.
+func (c *ctlCmd) logger(a *appEnv) zerolog.Logger {
 	if !c.Verbose {
 		slog.SetDefault(slog.New(slog.DiscardHandler))
-		return
+		return zerolog.Nop()
 	}
-	l := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Str("component", "hollywood").Logger()
-	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l)))
+	l := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
+	return l
 }
 
-// replyEngine starts an engine whose remote listens where the scheduler
-// can dial back with the reply: hollywood delivers replies that way.
-func (c *ctlCmd) replyEngine(addr string, tlsCfg *tls.Config) (*actor.Engine, error) {
-	host, port := "", "0"
-	if c.Listen != "" {
-		var err error
-		if host, port, err = net.SplitHostPort(c.Listen); err != nil {
-			return nil, fmt.Errorf("--listen %q is not host:port: %w", c.Listen, err)
+// replyAddr is where ctl receives the reply: --listen, or a free port on
+// the local address the scheduler at addr can reach. The scheduler dials
+// it, so it must name a host.
+func (c *ctlCmd) replyAddr(addr string) (string, error) {
+	if c.Listen == "" {
+		host, err := replyHost(addr)
+		if err != nil {
+			return "", err
 		}
-	} else {
-		var err error
-		if host, err = replyHost(addr); err != nil {
-			return nil, err
-		}
+		return net.JoinHostPort(host, "0"), nil
 	}
-	conf := remote.NewConfig()
-	if tlsCfg != nil {
-		conf = conf.WithTLS(tlsCfg)
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return "", fmt.Errorf("--listen %q is not host:port: %w", c.Listen, err)
 	}
-	// The engine's address is the one the scheduler dials, so it must name
-	// a real port: pick a free one (again if another process takes it first).
-	var lastErr error
-	for range 3 {
-		p := port
-		if p == "0" {
-			free, err := freePort(host)
-			if err != nil {
-				return nil, err
-			}
-			p = strconv.Itoa(free)
-		}
-		e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(remote.New(net.JoinHostPort(host, p), conf)))
-		if err == nil {
-			return e, nil
-		}
-		lastErr = err
-		if port != "0" {
-			break
-		}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		return "", fmt.Errorf("--listen %q: the scheduler dials this address back with the reply, so it must name this host's address, not every interface", c.Listen)
 	}
-	return nil, fmt.Errorf("listening for the reply on %s: %w", net.JoinHostPort(host, port), lastErr)
+	return c.Listen, nil
+}
+
+// replyEngine starts an engine whose remote endpoint listens on listen,
+// where the scheduler dials back with the reply. The endpoint accepts only
+// control-plane replies for ctl's reply actor, and its dial back-and-forth
+// is bounded by --timeout.
+func (c *ctlCmd) replyEngine(listen string, tlsCfg *tls.Config, log zerolog.Logger) (*endpoint.Endpoint, *actor.Engine, error) {
+	ep, err := endpoint.Listen(listen,
+		endpoint.WithLogger(log),
+		endpoint.WithTLS(tlsCfg),
+		endpoint.WithTypes(controlTypes),
+		endpoint.WithTargets(endpoint.IDs(ctlReplyKind+"/"+ctlReplyID)),
+		endpoint.WithMaxConns(4),
+		endpoint.WithMaxDestinations(1),
+		endpoint.WithDialTimeout(c.Timeout))
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening for the reply on %s: %w", listen, err)
+	}
+	engine, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(ep))
+	if err != nil {
+		stopEndpoint(ep)
+		return nil, nil, fmt.Errorf("listening for the reply on %s: %w", listen, err)
+	}
+	return ep, engine, nil
+}
+
+// stopEndpoint stops ep, waiting a moment for its connections to close.
+func stopEndpoint(ep *endpoint.Endpoint) {
+	done := make(chan struct{})
+	go func() {
+		ep.Stop().Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+	}
 }
 
 // replyHost picks the local address the scheduler at addr can reach: the
@@ -263,16 +306,6 @@ func replyHost(addr string) (string, error) {
 	}
 	defer conn.Close()
 	return conn.LocalAddr().(*net.UDPAddr).IP.String(), nil
-}
-
-// freePort asks the kernel for a free TCP port on host.
-func freePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port on %s for the reply: %w", host, err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // diagnose explains a request that got no answer.

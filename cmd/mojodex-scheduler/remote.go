@@ -9,8 +9,9 @@ import (
 	"strings"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/anthdm/hollywood/remote"
 	"github.com/mojodex/mojodex-scheduler/config"
+	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/endpoint"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/rs/zerolog"
 )
@@ -47,8 +48,9 @@ func serverTLSFiles(cfg config.Config) tlsFiles {
 // no file is set; an error when only some are. The same configuration
 // listens (requiring a client certificate signed by the CA) and dials (a
 // server certificate signed by the CA, for the host of the address), since
-// hollywood's remote dials back to the requester to deliver a reply: each
-// certificate needs both the server and the client extended key usages.
+// a reply is delivered by dialling back to the requester, as hollywood's
+// remote protocol does: each certificate needs both the server and the
+// client extended key usages.
 func mutualTLS(f tlsFiles) (*tls.Config, error) {
 	set := map[string]string{f.certName: f.cert, f.keyName: f.key, f.caName: f.ca}
 	var have, missing []string
@@ -105,7 +107,9 @@ func isLoopback(addr string) (bool, error) {
 // newEngine builds the actor engine of `run`, listening on
 // MOJODEX_SCHEDULER_REMOTE_ADDR unless it is "off". A non-loopback address
 // needs mutual TLS, or MOJODEX_SCHEDULER_INSECURE_REMOTE=true (then a
-// warning is logged): nothing else authenticates who sends commands.
+// warning is logged): nothing else authenticates who sends commands. The
+// endpoint (package endpoint) holds at most MOJODEX_SCHEDULER_REMOTE_MAX_CONNS
+// connections and accepts only control-plane messages for the supervisor.
 func newEngine(cfg config.Config, log zerolog.Logger) (*actor.Engine, error) {
 	addr := strings.TrimSpace(cfg.RemoteAddr)
 	if strings.EqualFold(addr, remoteOff) {
@@ -133,15 +137,31 @@ func newEngine(cfg config.Config, log zerolog.Logger) (*actor.Engine, error) {
 		log.Warn().Str("addr", addr).Str("setting", envInsecureRemote).
 			Msg("remote control endpoint listens beyond loopback without TLS: anyone who reaches it can control the scheduler")
 	}
-	conf := remote.NewConfig()
-	if tlsCfg != nil {
-		conf = conf.WithTLS(tlsCfg)
+	opts := []endpoint.Option{
+		endpoint.WithLogger(log),
+		endpoint.WithTLS(tlsCfg),
+		endpoint.WithTypes(controlTypes),
+		endpoint.WithTargets(endpoint.IDs(supervisor.Kind + "/" + supervisor.ID)),
 	}
-	e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(remote.New(addr, conf)))
+	if cfg.RemoteMaxConns > 0 {
+		opts = append(opts, endpoint.WithMaxConns(cfg.RemoteMaxConns))
+	}
+	ep, err := endpoint.Listen(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, addr, err)
 	}
+	e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(ep))
+	if err != nil {
+		ep.Stop()
+		return nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, addr, err)
+	}
+	st := ep.Stats()
 	log.Info().Str("addr", addr).Bool("mutual_tls", tlsCfg != nil).Bool("loopback", loopback).
+		Int("max_conns", st.MaxConns).Int("max_destinations", st.MaxDestinations).
 		Str("supervisor", e.Address()+"/"+supervisor.Kind+"/"+supervisor.ID).Msg("remote control endpoint listening")
 	return e, nil
 }
+
+// controlTypes are the only messages the remote endpoint accepts: those of
+// the control plane (protobuf package mojodex.scheduler.control.v1).
+var controlTypes = endpoint.InPackages(controlv1.File_mojodex_scheduler_control_v1_control_proto.Package())

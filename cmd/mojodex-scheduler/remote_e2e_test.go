@@ -50,8 +50,20 @@ type server struct {
 // on a free port, and waits until the endpoint listens.
 func startServer(t *testing.T, stub *mojodexstub.Stub, tasks string, env ...string) *server {
 	t.Helper()
+	return startServerWrapped(t, stub, tasks, nil, env...)
+}
+
+// startServerWrapped is startServer with the binary run by a wrapper
+// command (such as prlimit) when wrap is not empty.
+func startServerWrapped(t *testing.T, stub *mojodexstub.Stub, tasks string, wrap []string, env ...string) *server {
+	t.Helper()
 	addr := freeAddr(t)
 	cmd := command(t, stub, "run", "--tasks", tasks)
+	if len(wrap) > 0 {
+		w := exec.Command(wrap[0], append(append(wrap[1:], cmd.Path), cmd.Args[1:]...)...)
+		w.Env = cmd.Env
+		cmd = w
+	}
 	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_REMOTE_ADDR="+addr)
 	cmd.Env = append(cmd.Env, env...)
 	logs := &syncBuffer{}

@@ -1,0 +1,347 @@
+package endpoint
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anthdm/hollywood/actor"
+	"github.com/anthdm/hollywood/remote"
+	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/proto"
+	"storj.io/drpc"
+	"storj.io/drpc/drpcconn"
+)
+
+// logBuffer collects log lines, safe for concurrent writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log lines whose "event" is kind ("" for all).
+func (b *logBuffer) lines(kind string) []map[string]any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			continue
+		}
+		if kind == "" || m["event"] == kind {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// total adds up the "count" of the lines of kind.
+func (b *logBuffer) total(kind string) int {
+	n := 0
+	for _, l := range b.lines(kind) {
+		if c, ok := l["count"].(float64); ok {
+			n += int(c)
+		}
+	}
+	return n
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// node is an engine with an endpoint.
+type node struct {
+	ep     *Endpoint
+	engine *actor.Engine
+	logs   *logBuffer
+}
+
+// newNode starts an engine on a loopback endpoint with a free port.
+func newNode(t *testing.T, opts ...Option) *node {
+	t.Helper()
+	logs := &logBuffer{}
+	l := zerolog.New(logs).Level(zerolog.DebugLevel)
+	ep, err := Listen("127.0.0.1:0", append([]Option{WithLogger(l)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(ep))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{ep: ep, engine: e, logs: logs}
+	t.Cleanup(func() { stopWithin(t, ep, 5*time.Second) })
+	return n
+}
+
+// stopWithin stops ep and fails the test if its goroutines outlive d.
+func stopWithin(t *testing.T, ep *Endpoint, d time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		ep.Stop().Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Errorf("endpoint %s: goroutines still running %s after Stop", ep.Address(), d)
+	}
+}
+
+// supervisorID is where the test's control-plane actor listens.
+const supervisorID = DefaultTarget
+
+// spawnAnswerer spawns, at the supervisor's ID, an actor that answers
+// ListTasksRequest with one task named "probe" and GetTaskRequest with the
+// task asked for.
+func spawnAnswerer(e *actor.Engine) *actor.PID {
+	kind, id, _ := strings.Cut(supervisorID, "/")
+	return e.SpawnFunc(func(c *actor.Context) {
+		switch m := c.Message().(type) {
+		case *controlv1.ListTasksRequest:
+			c.Respond(&controlv1.ListTasksResponse{Tasks: []*controlv1.Task{{Name: "probe", State: "scheduled"}}})
+		case *controlv1.GetTaskRequest:
+			c.Respond(&controlv1.GetTaskResponse{Task: &controlv1.Task{Name: m.GetName()}})
+		}
+	}, kind, actor.WithID(id))
+}
+
+// clientNode is a node that accepts replies (hollywood's Response IDs).
+func clientNode(t *testing.T, opts ...Option) *node {
+	t.Helper()
+	return newNode(t, append([]Option{WithTargets(IDPrefixes("response/"))}, opts...)...)
+}
+
+// listTasks asks the supervisor at addr for its tasks and returns how long
+// the answer took.
+func listTasks(t *testing.T, client *actor.Engine, addr string, timeout time.Duration) (time.Duration, error) {
+	t.Helper()
+	start := time.Now()
+	v, err := client.Request(actor.NewPID(addr, supervisorID), &controlv1.ListTasksRequest{}, timeout).Result()
+	took := time.Since(start)
+	if err != nil {
+		return took, err
+	}
+	r, ok := v.(*controlv1.ListTasksResponse)
+	if !ok || len(r.GetTasks()) != 1 || r.GetTasks()[0].GetName() != "probe" {
+		return took, errors.New("unexpected reply")
+	}
+	return took, nil
+}
+
+// rawClient is a DRPC client of the remote service built from hollywood's
+// generated client: its frames are well-formed DRPC, whatever they carry.
+type rawClient struct {
+	conn   net.Conn
+	dc     *drpcconn.Conn
+	stream remote.DRPCRemote_ReceiveClient
+}
+
+func dialRaw(t *testing.T, addr string, cfg *tls.Config) *rawClient {
+	t.Helper()
+	var conn net.Conn
+	var err error
+	d := &net.Dialer{Timeout: 2 * time.Second}
+	if cfg != nil {
+		conn, err = tls.DialWithDialer(d, "tcp", addr, cfg)
+	} else {
+		conn, err = d.Dial("tcp", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := drpcconn.New(conn)
+	stream, err := remote.NewDRPCRemoteClient(dc).Receive(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &rawClient{conn: conn, dc: dc, stream: stream}
+	t.Cleanup(func() { _ = dc.Close() })
+	return c
+}
+
+// sendBytes sends b as the DRPC message, bypassing the Envelope encoding.
+func (c *rawClient) sendBytes(b []byte) error {
+	return c.stream.MsgSend(rawBytes(b), rawEncoding{})
+}
+
+// closedWithin reports whether the peer closed the connection within d.
+func (c *rawClient) closedWithin(d time.Duration) bool {
+	select {
+	case <-c.dc.Closed():
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+type rawBytes []byte
+
+type rawEncoding struct{}
+
+func (rawEncoding) Marshal(m drpc.Message) ([]byte, error) { return m.(rawBytes), nil }
+func (rawEncoding) Unmarshal([]byte, drpc.Message) error   { return errors.New("not used") }
+
+// validEnvelope is a ListTasksRequest for the supervisor at addr, with
+// sender when it is not nil.
+func validEnvelope(addr string, sender *actor.PID) *remote.Envelope {
+	data, _ := proto.Marshal(&controlv1.ListTasksRequest{})
+	env := &remote.Envelope{
+		TypeNames: []string{string((&controlv1.ListTasksRequest{}).ProtoReflect().Descriptor().FullName())},
+		Targets:   []*actor.PID{actor.NewPID(addr, supervisorID)},
+		Messages:  []*remote.Message{{Data: data}},
+	}
+	if sender != nil {
+		env.Senders = []*actor.PID{sender}
+	}
+	return env
+}
+
+// waitUntil polls cond every few milliseconds until it holds or d passes.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return true
+}
+
+// mutualTLS returns two configurations for mutual TLS signed by one CA,
+// each certificate valid for 127.0.0.1 with both usages, and a third signed
+// by another CA.
+func mutualTLS(t *testing.T) (server, client, rogue *tls.Config) {
+	t.Helper()
+	pool, issue := testCA(t)
+	_, rogueIssue := testCA(t)
+	cfg := func(cert tls.Certificate) *tls.Config {
+		return &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{cert},
+			ClientAuth:   tls.RequireAndVerifyClientCert,
+			ClientCAs:    pool,
+			RootCAs:      pool,
+		}
+	}
+	return cfg(issue("server")), cfg(issue("client")), cfg(rogueIssue("rogue"))
+}
+
+func testCA(t *testing.T) (*x509.CertPool, func(name string) tls.Certificate) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	serial := int64(1)
+	return pool, func(name string) tls.Certificate {
+		serial++
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage:    x509.KeyUsageDigitalSignature,
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
+	}
+}
+
+// closedPort returns a loopback address where nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// muteListener accepts TCP connections and never reads or writes; it keeps
+// them open until the test ends.
+func muteListener(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return ln.Addr().String()
+}
