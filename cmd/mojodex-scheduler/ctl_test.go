@@ -101,7 +101,7 @@ func fakeScheduler(t *testing.T, answer func(proto.Message) []proto.Message) str
 func runCtl(args ...string) (stdout, stderr string, code int, took time.Duration) {
 	var out, errOut bytes.Buffer
 	start := time.Now()
-	code = run(append([]string{"ctl"}, args...), &out, &errOut)
+	code = execute(append([]string{"ctl"}, args...), &out, &errOut)
 	return out.String(), errOut.String(), code, time.Since(start)
 }
 

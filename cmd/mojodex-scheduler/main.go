@@ -50,11 +50,11 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(execute(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// run parses args, runs the command and returns the exit code.
-func run(args []string, stdout, stderr io.Writer) int {
+// execute parses args, runs the command and returns the exit code.
+func execute(args []string, stdout, stderr io.Writer) int {
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("mojodex-scheduler"),

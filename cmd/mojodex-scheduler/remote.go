@@ -104,62 +104,90 @@ func isLoopback(addr string) (bool, error) {
 	return ip != nil && ip.IsLoopback(), nil
 }
 
-// newEngine builds the actor engine of `run`, listening on
-// MOJODEX_SCHEDULER_REMOTE_ADDR unless it is "off". A non-loopback address
-// needs mutual TLS, or MOJODEX_SCHEDULER_INSECURE_REMOTE=true (then a
-// warning is logged): nothing else authenticates who sends commands. The
-// endpoint (package endpoint) holds at most MOJODEX_SCHEDULER_REMOTE_MAX_CONNS
-// connections and accepts only control-plane messages for the supervisor.
-func newEngine(cfg config.Config, log zerolog.Logger) (*actor.Engine, error) {
+// remotePlan is what the settings say about the remote control endpoint.
+type remotePlan struct {
+	off      bool
+	addr     string
+	loopback bool
+	tls      *tls.Config
+}
+
+// planRemote checks the endpoint's settings without listening (validate
+// runs it too): the address, the TLS files, and the policy that a
+// non-loopback address needs mutual TLS, or MOJODEX_SCHEDULER_INSECURE_REMOTE
+// =true: nothing else authenticates who sends commands.
+func planRemote(cfg config.Config) (remotePlan, error) {
 	addr := strings.TrimSpace(cfg.RemoteAddr)
 	if strings.EqualFold(addr, remoteOff) {
-		log.Info().Str("remote", remoteOff).Msg("remote control endpoint disabled")
-		e, err := actor.NewEngine(actor.NewEngineConfig())
-		if err != nil {
-			return nil, fmt.Errorf("actor engine: %w", err)
-		}
-		return e, nil
+		return remotePlan{off: true}, nil
 	}
 	loopback, err := isLoopback(addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %q is not host:port (e.g. %s), nor %q: %w", envRemoteAddr, addr, defaultRemoteAddr, remoteOff, err)
+		return remotePlan{}, fmt.Errorf("%s: %q is not host:port (e.g. %s), nor %q: %w", envRemoteAddr, addr, defaultRemoteAddr, remoteOff, err)
 	}
 	tlsCfg, err := mutualTLS(serverTLSFiles(cfg))
 	if err != nil {
-		return nil, err
+		return remotePlan{}, err
 	}
-	if !loopback && tlsCfg == nil {
-		if !cfg.InsecureRemote {
-			return nil, fmt.Errorf("%s=%s is not a loopback address and mutual TLS is not configured: anyone who reaches it could control the scheduler, and a malformed message can crash it; "+
-				"bind 127.0.0.1, or set %s, %s and %s, or set %s=true to accept the risk",
-				envRemoteAddr, addr, envTLSCert, envTLSKey, envTLSCA, envInsecureRemote)
+	if !loopback && tlsCfg == nil && !cfg.InsecureRemote {
+		return remotePlan{}, fmt.Errorf("%s=%s is not a loopback address and mutual TLS is not configured: anyone who reaches it could control the scheduler; "+
+			"bind 127.0.0.1, or set %s, %s and %s, or set %s=true to accept the risk",
+			envRemoteAddr, addr, envTLSCert, envTLSKey, envTLSCA, envInsecureRemote)
+	}
+	return remotePlan{addr: addr, loopback: loopback, tls: tlsCfg}, nil
+}
+
+// checkRemote reports what planRemote finds wrong.
+func checkRemote(cfg config.Config) error {
+	_, err := planRemote(cfg)
+	return err
+}
+
+// newEngine builds the actor engine of `run`, with the remote control
+// endpoint (package endpoint) on MOJODEX_SCHEDULER_REMOTE_ADDR unless it is
+// "off"; the endpoint (nil when off) is returned for the caller to stop. It
+// holds at most MOJODEX_SCHEDULER_REMOTE_MAX_CONNS connections and accepts
+// only control-plane messages for the supervisor.
+func newEngine(cfg config.Config, log zerolog.Logger) (*actor.Engine, *endpoint.Endpoint, error) {
+	plan, err := planRemote(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if plan.off {
+		log.Info().Str("remote", remoteOff).Msg("remote control endpoint disabled")
+		e, err := actor.NewEngine(actor.NewEngineConfig())
+		if err != nil {
+			return nil, nil, fmt.Errorf("actor engine: %w", err)
 		}
-		log.Warn().Str("addr", addr).Str("setting", envInsecureRemote).
+		return e, nil, nil
+	}
+	if !plan.loopback && plan.tls == nil {
+		log.Warn().Str("addr", plan.addr).Str("setting", envInsecureRemote).
 			Msg("remote control endpoint listens beyond loopback without TLS: anyone who reaches it can control the scheduler")
 	}
 	opts := []endpoint.Option{
 		endpoint.WithLogger(log),
-		endpoint.WithTLS(tlsCfg),
+		endpoint.WithTLS(plan.tls),
 		endpoint.WithTypes(controlTypes),
 		endpoint.WithTargets(endpoint.IDs(supervisor.Kind + "/" + supervisor.ID)),
 	}
 	if cfg.RemoteMaxConns > 0 {
 		opts = append(opts, endpoint.WithMaxConns(cfg.RemoteMaxConns))
 	}
-	ep, err := endpoint.Listen(addr, opts...)
+	ep, err := endpoint.Listen(plan.addr, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, addr, err)
+		return nil, nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, plan.addr, err)
 	}
 	e, err := actor.NewEngine(actor.NewEngineConfig().WithRemote(ep))
 	if err != nil {
 		ep.Stop()
-		return nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, addr, err)
+		return nil, nil, fmt.Errorf("remote control endpoint %s=%s: %w", envRemoteAddr, plan.addr, err)
 	}
 	st := ep.Stats()
-	log.Info().Str("addr", addr).Bool("mutual_tls", tlsCfg != nil).Bool("loopback", loopback).
+	log.Info().Str("addr", plan.addr).Bool("mutual_tls", plan.tls != nil).Bool("loopback", plan.loopback).
 		Int("max_conns", st.MaxConns).Int("max_destinations", st.MaxDestinations).
 		Str("supervisor", e.Address()+"/"+supervisor.Kind+"/"+supervisor.ID).Msg("remote control endpoint listening")
-	return e, nil
+	return e, ep, nil
 }
 
 // controlTypes are the only messages the remote endpoint accepts: those of

@@ -19,7 +19,7 @@ import (
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
-	"github.com/oklog/run"
+	oklogrun "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 )
@@ -109,9 +109,12 @@ func (r *runCmd) Run(a *appEnv) error {
 	if err != nil {
 		return err
 	}
-	engine, err := newEngine(cfg, log)
+	engine, ep, err := newEngine(cfg, log)
 	if err != nil {
 		return err
+	}
+	if ep != nil {
+		defer ep.Stop()
 	}
 	reloader := r.reloader(cfg)
 	commits := m.Commits()
@@ -156,7 +159,7 @@ func (r *runCmd) Run(a *appEnv) error {
 	// The parts that run until the process stops, stopped in this order
 	// when the first of them returns: the signal handler, the scheduler
 	// (drained while /healthz still answers), the reloader, the HTTP server.
-	var g run.Group
+	var g oklogrun.Group
 	quit := make(chan struct{})
 	g.Add(func() error {
 		select {
@@ -207,7 +210,6 @@ func (r *runCmd) Run(a *appEnv) error {
 		})
 	}
 	err = g.Run()
-	stopEngine(engine)
 	log.Info().Msg("stopped")
 	return err
 }
