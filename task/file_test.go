@@ -321,7 +321,7 @@ tasks:
 		{"tasks not a list", "tasks: 5\n", "", "", []string{"tasks", "list"}},
 		{"top level is a list", "- name: t1\n", "", "", []string{"tasks"}},
 		{"task not a mapping", "tasks:\n  - t1\n", "#1", "", []string{`"#1"`, "mapping"}},
-		{"invalid YAML", "tasks: [\n", "", "", []string{"yaml"}},
+		{"invalid YAML", "tasks: [\n", "", "", []string{"invalid YAML"}},
 		{"two documents", "tasks:" + okTask + "---\ntasks:" + strings.Replace(okTask, "t1", "t2", 1), "", "", []string{"document"}},
 	}
 	for _, tt := range tests {

@@ -229,14 +229,35 @@ func (s *Spec) Location() (*time.Location, error) {
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return nil, fmt.Errorf("unknown time zone %q: %w", tz, err)
+		return nil, &zoneError{tz, err}
 	}
 	return loc, nil
 }
 
+// zoneError is a time zone that could not be loaded. Its message names the
+// zone once (time.LoadLocation's own message repeats it).
+type zoneError struct {
+	name string
+	err  error
+}
+
+func (e *zoneError) Error() string {
+	return fmt.Sprintf("unknown time zone %q (want an IANA name such as Europe/Paris)", e.name)
+}
+
+func (e *zoneError) Unwrap() error { return e.err }
+
 // Schedule builds the task's schedule. anchor is the start of fixed-rate
-// schedules (their first slot is anchor+Every).
+// schedules (their first slot is anchor+Every). It reports every problem
+// of the schedule fields, joined, each a *FieldError naming its field: not
+// exactly one of Every, At and Cron ("every|at|cron"), a bad period, time
+// of day, weekday, time zone or cron expression, weekdays without At, a
+// time zone with Every.
 func (s *Spec) Schedule(anchor time.Time) (schedule.Schedule, error) {
+	var errs []error
+	bad := func(field string, err error) {
+		errs = append(errs, &FieldError{s.Name, field, err})
+	}
 	set := 0
 	for _, b := range []bool{s.Every != 0, s.At != "", s.Cron != ""} {
 		if b {
@@ -244,47 +265,83 @@ func (s *Spec) Schedule(anchor time.Time) (schedule.Schedule, error) {
 		}
 	}
 	if set != 1 {
-		return nil, &FieldError{s.Name, "every|at|cron", errors.New("exactly one of every, at and cron must be set")}
+		bad("every|at|cron", errors.New("exactly one of every, at and cron must be set"))
 	}
-	if len(s.Weekdays) > 0 && s.At == "" {
-		return nil, &FieldError{s.Name, "weekdays", errors.New("weekdays needs at")}
+	if s.Every < 0 {
+		bad("every", fmt.Errorf("%s must be positive", s.Every))
 	}
-	if s.Timezone != "" && s.Every != 0 {
-		return nil, &FieldError{s.Name, "timezone", errors.New("timezone applies to at and cron only")}
+	if len(s.Weekdays) > 0 {
+		if s.At == "" {
+			bad("weekdays", errors.New("weekdays needs at"))
+		}
+		for _, d := range s.Weekdays {
+			if d < time.Sunday || d > time.Saturday {
+				bad("weekdays", fmt.Errorf("weekday %d out of range 0 (Sunday) to 6 (Saturday)", int(d)))
+			}
+		}
+	}
+	loc := time.UTC
+	if s.Timezone != "" {
+		if s.Every != 0 {
+			bad("timezone", errors.New("timezone applies to at and cron only"))
+		} else if l, err := s.Location(); err != nil {
+			bad("timezone", err)
+		} else {
+			loc = l
+		}
+	}
+	var tod schedule.TimeOfDay
+	if s.At != "" {
+		var err error
+		if tod, err = schedule.ParseTimeOfDay(s.At); err != nil {
+			bad("at", withoutPrefix(err, "schedule: "))
+		}
+	}
+	var cron schedule.Schedule
+	if s.Cron != "" {
+		var err error
+		// With a bad time zone the expression is still checked, in UTC.
+		if cron, err = schedule.Cron(s.Cron, loc); err != nil {
+			bad("cron", withoutPrefix(err, "schedule: "))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	switch {
 	case s.Every != 0:
 		sc, err := schedule.Every(s.Every, anchor)
 		if err != nil {
-			return nil, &FieldError{s.Name, "every", err}
+			return nil, &FieldError{s.Name, "every", withoutPrefix(err, "schedule: ")}
 		}
 		return sc, nil
 	case s.At != "":
-		loc, err := s.Location()
-		if err != nil {
-			return nil, &FieldError{s.Name, "timezone", err}
-		}
-		tod, err := schedule.ParseTimeOfDay(s.At)
-		if err != nil {
-			return nil, &FieldError{s.Name, "at", err}
-		}
 		sc, err := schedule.Daily(tod, s.Weekdays, loc)
 		if err != nil {
-			return nil, &FieldError{s.Name, "at", err}
+			return nil, &FieldError{s.Name, "at", withoutPrefix(err, "schedule: ")}
 		}
 		return sc, nil
 	default:
-		loc, err := s.Location()
-		if err != nil {
-			return nil, &FieldError{s.Name, "timezone", err}
-		}
-		sc, err := schedule.Cron(s.Cron, loc)
-		if err != nil {
-			return nil, &FieldError{s.Name, "cron", err}
-		}
-		return sc, nil
+		return cron, nil
 	}
 }
+
+// withoutPrefix presents err without a package prefix ("schedule: "),
+// which tells an operator nothing; the original stays in the chain.
+func withoutPrefix(err error, prefix string) error {
+	if msg, ok := strings.CutPrefix(err.Error(), prefix); ok {
+		return &trimmedError{msg, err}
+	}
+	return err
+}
+
+type trimmedError struct {
+	msg string
+	err error
+}
+
+func (e *trimmedError) Error() string { return e.msg }
+func (e *trimmedError) Unwrap() error { return e.err }
 
 // Normalize fills defaults in place (misfire and overlap policies, method,
 // page size, offset field, max pages, result key) and returns the spec for chaining.
@@ -332,12 +389,14 @@ func (s *Spec) Validate() error {
 	}
 	// Schedule also rejects a negative Every.
 	if _, err := s.Schedule(time.Unix(0, 0)); err != nil {
-		errs = append(errs, err)
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			errs = append(errs, j.Unwrap()...)
+		} else {
+			errs = append(errs, err)
+		}
 	}
-	switch s.EnabledIf {
-	case GateNone, GateEmail, GatePush:
-	default:
-		bad("enabled_if", "%q is not one of email, push", s.EnabledIf)
+	if err := s.EnabledIf.check(); err != nil {
+		errs = append(errs, &FieldError{s.Name, "enabled_if", err})
 	}
 	if s.Every > 0 {
 		switch {
@@ -355,18 +414,14 @@ func (s *Spec) Validate() error {
 	} else if s.RunTimeout > 0 && s.RunTimeout < time.Millisecond {
 		bad("run_timeout", "%s is shorter than 1ms", s.RunTimeout)
 	}
-	switch s.Misfire {
-	case MisfireSkip, MisfireOnce:
-	default:
-		bad("misfire", "%q is not one of skip, once", s.Misfire)
+	if err := s.Misfire.check(); err != nil {
+		errs = append(errs, &FieldError{s.Name, "misfire", err})
 	}
 	if s.MisfireGrace < 0 {
 		bad("misfire_grace", "%s must be positive", s.MisfireGrace)
 	}
-	switch s.Overlap {
-	case OverlapSkip, OverlapQueueOne, OverlapAllow:
-	default:
-		bad("overlap", "%q is not one of skip, queue_one, allow", s.Overlap)
+	if err := s.Overlap.check(); err != nil {
+		errs = append(errs, &FieldError{s.Name, "overlap", err})
 	}
 	if s.Jitter < 0 {
 		bad("jitter", "%s must be positive", s.Jitter)
@@ -386,12 +441,8 @@ func (s *Spec) Validate() error {
 		bad("paginate", "applies to HTTP tasks only")
 	}
 	if r := s.Request; r != nil {
-		switch r.Service {
-		case ServiceBackend, ServiceBackground:
-		case "":
-			bad("request.service", "is required (backend or background)")
-		default:
-			bad("request.service", "%q is not one of backend, background", r.Service)
+		if err := r.Service.check(); err != nil {
+			errs = append(errs, &FieldError{s.Name, "request.service", err})
 		}
 		switch r.Method {
 		case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
@@ -406,10 +457,8 @@ func (s *Spec) Validate() error {
 		}
 	}
 	if p := s.Paginate; p != nil {
-		switch p.Mode {
-		case ModeOffset, ModeDrain:
-		default:
-			bad("paginate.mode", "%q is not one of offset, drain", p.Mode)
+		if err := p.Mode.check(); err != nil {
+			errs = append(errs, &FieldError{s.Name, "paginate.mode", err})
 		}
 		if p.Size < 1 || p.Size > MaxPageSize {
 			bad("paginate.size", "%d must be between 1 and %d (the services clamp batches to %d)", p.Size, MaxPageSize, MaxPageSize)
@@ -431,6 +480,53 @@ func (s *Spec) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// check reports whether g is GateNone or a known gate.
+func (g Gate) check() error {
+	switch g {
+	case GateNone, GateEmail, GatePush:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of email, push", string(g))
+}
+
+// check reports whether s is a known service.
+func (s Service) check() error {
+	switch s {
+	case ServiceBackend, ServiceBackground:
+		return nil
+	case "":
+		return errors.New("is required (backend or background)")
+	}
+	return fmt.Errorf("%q is not one of backend, background", string(s))
+}
+
+// check reports whether m is a known pagination mode.
+func (m Mode) check() error {
+	switch m {
+	case ModeOffset, ModeDrain:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of offset, drain", string(m))
+}
+
+// check reports whether m is a known misfire policy.
+func (m Misfire) check() error {
+	switch m {
+	case MisfireSkip, MisfireOnce:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of skip, once", string(m))
+}
+
+// check reports whether o is a known overlap policy.
+func (o Overlap) check() error {
+	switch o {
+	case OverlapSkip, OverlapQueueOne, OverlapAllow:
+		return nil
+	}
+	return fmt.Errorf("%q is not one of skip, queue_one, allow", string(o))
 }
 
 // ValidateSet normalizes and validates every spec and rejects duplicate names.

@@ -2,6 +2,8 @@ package task
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,7 +119,7 @@ func TestSpecScheduleErrors(t *testing.T) {
 		{"bad zone", Spec{Cron: "0 * * * *", Timezone: "Nowhere/Land"}, "timezone"},
 		{"zone with every", Spec{Every: time.Hour, Timezone: "UTC"}, "timezone"},
 		{"weekdays with every", Spec{Every: time.Hour, Weekdays: []time.Weekday{time.Monday}}, "weekdays"},
-		{"weekday out of range", Spec{At: "10:00", Weekdays: []time.Weekday{7}}, "at"},
+		{"weekday out of range", Spec{At: "10:00", Weekdays: []time.Weekday{7}}, "weekdays"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -302,5 +304,59 @@ func TestJitterDelay(t *testing.T) {
 	}
 	if d := (&Spec{Name: "x"}).JitterDelay(); d != 0 {
 		t.Errorf("no jitter: delay %v", d)
+	}
+}
+
+// A spec built in code gets every schedule problem reported, each as a
+// *FieldError naming its field.
+func TestSpecScheduleReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   Spec
+		fields []string
+	}{
+		{"bad at, weekdays and zone", Spec{At: "25:00", Weekdays: []time.Weekday{time.Monday, 9, -1}, Timezone: "Europe/Pari"},
+			[]string{"at", "weekdays", "weekdays", "timezone"}},
+		{"bad cron and zone", Spec{Cron: "61 * * * *", Timezone: "Mars/Olympus"}, []string{"cron", "timezone"}},
+		{"two schedules, both bad", Spec{At: "9:3", Cron: "nope"}, []string{"every|at|cron", "at", "cron"}},
+		{"negative every with weekdays and a zone", Spec{Every: -time.Minute, Weekdays: []time.Weekday{time.Monday}, Timezone: "UTC"},
+			[]string{"every", "weekdays", "timezone"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.Name = "t"
+			_, err := tt.spec.Schedule(time.Now())
+			fes := fieldErrors(err)
+			var got []string
+			for _, fe := range fes {
+				if fe.Task != "t" {
+					t.Errorf("error on task %q: %v", fe.Task, fe)
+				}
+				got = append(got, fe.Field)
+				checkOperatorMessage(t, fe.Error())
+			}
+			slices.Sort(got)
+			slices.Sort(tt.fields)
+			if !slices.Equal(got, tt.fields) {
+				t.Errorf("fields %q, want %q:\n%v", got, tt.fields, err)
+			}
+
+			// Validate reports the same, once each.
+			tt.spec.Request = &Request{Service: ServiceBackend, Path: "/x"}
+			tt.spec.Normalize()
+			if n := len(fieldErrors(tt.spec.Validate())); n != len(tt.fields) {
+				t.Errorf("Validate: %d errors, want %d: %v", n, len(tt.fields), tt.spec.Validate())
+			}
+		})
+	}
+}
+
+func TestLocationErrorNamesTheZoneOnce(t *testing.T) {
+	_, err := (&Spec{Timezone: "Europe/Pari"}).Location()
+	if err == nil || err.Error() != `unknown time zone "Europe/Pari" (want an IANA name such as Europe/Paris)` {
+		t.Errorf("Location error = %v", err)
+	}
+	if errors.Unwrap(err) == nil {
+		t.Errorf("the cause from time.LoadLocation is not kept")
 	}
 }
