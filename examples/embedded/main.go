@@ -2,9 +2,10 @@
 // its own hollywood engine, next to an actor of its own.
 //
 // It builds the task set in code (two HTTP tasks and one in-process Go job),
-// spawns the scheduler's supervisor at its stable ID, talks to it with the
-// Go control messages and with the protobuf ones of control/v1, and after
-// -for drains it, stops it and prints how many runs each task made.
+// starts the scheduler in its engine with the same lifecycle as the binary
+// (supervisor.Server: Start, then Shutdown), talks to it with the Go
+// control messages and with the protobuf ones of control/v1, and after -for
+// shuts it down and prints how many runs each task made.
 //
 //	go run ./examples/embedded               # against a stub of Mojodex on loopback
 //	go run ./examples/embedded -for 10s -v   # longer, with the scheduler's logs on stderr
@@ -25,7 +26,6 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
@@ -106,8 +106,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Query: map[string]string{"n_purchases": "50"}},
 		Paginate: &task.Paginate{Mode: task.ModeDrain, Size: 50, SizeField: "n_purchases", Result: "purchase_pks"},
 	}, {
-		// An in-process job, on the same schedules and supervision.
-		Name: "refresh-cache", Every: 500 * time.Millisecond, Timeout: time.Second,
+		// An in-process job, on the same schedules and supervision. Periods
+		// under a second need AllowSubsecond (a guard against typos in files).
+		Name: "refresh-cache", Every: 500 * time.Millisecond, AllowSubsecond: true, Timeout: time.Second,
 		Job: func(ctx context.Context) (int, error) {
 			select {
 			case <-time.After(10 * time.Millisecond): // stands for the host's real work
@@ -117,18 +118,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 		},
 	}}
-	producer, err := supervisor.New(specs, client,
-		supervisor.WithStore(store.NewMemory()),
+	st := store.NewMemory() // the host owns the store: it closes it after Shutdown
+	defer st.Close()
+	srv, err := supervisor.NewServer(engine, specs, client,
+		supervisor.WithStore(st),
 		supervisor.WithLogger(log),
 		supervisor.WithObserver(toHost{engine, host}))
 	if err != nil {
 		return err
 	}
 
-	// 3. The supervisor, spawned into the host's engine at its stable ID
-	// (supervisor.Spawn also lifts hollywood's restart budget, which crashes
-	// the whole process, the host's too, when an actor exhausts it).
-	sup := supervisor.Spawn(engine, producer)
+	// 3. Start spawns the supervisor into the host's engine at its stable ID
+	// (with hollywood's restart budget lifted: when an actor exhausts it,
+	// hollywood crashes the whole process, the host's too) and returns once
+	// the tasks are armed.
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	sup := srv.PID()
 	fmt.Fprintln(stdout, "supervisor:", sup)
 
 	// 4. Local control with engine.Request: the Go messages ...
@@ -139,7 +146,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, t := range list.Tasks {
 		fmt.Fprintf(stdout, "ListTasks: %s (%s) %s\n", t.Name, t.Schedule, t.State)
 	}
-	trig, err := ask[actors.TriggerReply](engine, sup, supervisor.TriggerTask{Name: "refresh-cache"})
+	trig, err := ask[supervisor.TriggerReply](engine, sup, supervisor.TriggerTask{Name: "refresh-cache"})
 	if err != nil {
 		return err
 	}
@@ -164,11 +171,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "ListTasksRequest: %s %s, last run %s\n", t.GetName(), t.GetState(), t.GetLastRun().GetOutcome())
 	}
 
-	// 5. Shut down: stop the timers, wait for the runs in progress, stop the actors.
-	if _, err := ask[supervisor.Drained](engine, sup, supervisor.Drain{}); err != nil {
+	// 5. Shut down: stop the timers, let the runs in progress finish (up to
+	// the context's deadline; runs still going are resumed at the next
+	// start), stop the actors.
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(stopCtx); err != nil {
 		return err
 	}
-	<-engine.Poison(sup).Done()
 	summary, err := ask[[]string](engine, host, runsQuery{})
 	if err != nil {
 		return err
@@ -200,7 +210,7 @@ type runsQuery struct{}
 // Receive implements actor.Receiver.
 func (t tally) Receive(c *actor.Context) {
 	switch m := c.Message().(type) {
-	case actors.RunRecord:
+	case task.Run:
 		t[m.Task+" "+string(m.Outcome)]++
 	case runsQuery:
 		var lines []string
@@ -220,9 +230,9 @@ type toHost struct {
 }
 
 // Fired, Skipped and Missed are not needed here.
-func (o toHost) Fired(string, time.Time, time.Duration) {}
-func (o toHost) Skipped(string, time.Time, string)      {}
-func (o toHost) Missed(string, int)                     {}
+func (o toHost) Fired(string, time.Time, time.Duration)     {}
+func (o toHost) Skipped(string, time.Time, task.SkipReason) {}
+func (o toHost) Missed(string, int)                         {}
 
 // RunFinished sends the run's record to the host's actor.
-func (o toHost) RunFinished(r actors.RunRecord) { o.engine.Send(o.pid, r) }
+func (o toHost) RunFinished(r task.Run) { o.engine.Send(o.pid, r) }
