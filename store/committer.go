@@ -132,7 +132,11 @@ func (c *Committer) Commit(b *Batch) error {
 // Flush waits until every batch submitted before it is committed, and
 // returns the error of the last commit (nil if it succeeded).
 func (c *Committer) Flush() error {
-	return c.Commit(&Batch{})
+	if err := c.Commit(&Batch{}); err != nil {
+		return err
+	}
+	// The empty batch wrote nothing itself: report the last commit that did.
+	return c.Err()
 }
 
 // Err returns the error of the most recent commit: nil once a commit

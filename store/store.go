@@ -20,6 +20,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -206,17 +208,30 @@ type Pause struct {
 	Paused bool
 }
 
-// Validate checks what a Store checks before writing: task names set,
-// slots and anchors not zero. Every problem is reported.
+// Validate checks what a Store checks before writing: task names set and
+// free of NUL bytes (stores use NUL as a separator in keys, and PostgreSQL
+// text cannot hold it), slots and anchors not zero, and every time within
+// the range a store keeps to the nanosecond (after the Unix epoch, before
+// the year 2262). Every problem is reported.
 func (b *Batch) Validate() error {
 	var errs []error
-	check := func(what, name string, t time.Time, needTime bool) {
-		if name == "" {
-			errs = append(errs, fmt.Errorf("%s: empty task name", what))
-		}
-		if needTime && t.IsZero() {
+	checkTime := func(what, name string, t time.Time, need bool) {
+		switch {
+		case need && t.IsZero():
 			errs = append(errs, fmt.Errorf("%s of task %q: zero time", what, name))
+		case !t.IsZero() && (!t.After(minTime) || !t.Before(maxTime)):
+			errs = append(errs, fmt.Errorf("%s of task %q: time %s out of range (after %s, before %s)",
+				what, name, t.Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339)))
 		}
+	}
+	check := func(what, name string, t time.Time, needTime bool) {
+		switch {
+		case name == "":
+			errs = append(errs, fmt.Errorf("%s: empty task name", what))
+		case strings.IndexByte(name, 0) >= 0:
+			errs = append(errs, fmt.Errorf("%s of task %q: NUL byte in the task name", what, name))
+		}
+		checkTime(what, name, t, needTime)
 	}
 	for _, a := range b.Anchors {
 		check("anchor", a.Task, a.Anchor, true)
@@ -229,12 +244,20 @@ func (b *Batch) Validate() error {
 	}
 	for _, r := range b.Runs {
 		check("run", r.Task, r.Slot, true)
+		checkTime("run start", r.Task, r.Start, false)
 	}
 	for _, p := range b.Pauses {
 		check("pause", p.Task, time.Time{}, false)
 	}
 	return errors.Join(errs...)
 }
+
+// minTime and maxTime bound the times a Store accepts (exclusive): a time
+// is kept as int64 Unix nanoseconds, where 0 means unset.
+var (
+	minTime = time.Unix(0, 0).UTC()
+	maxTime = time.Unix(0, math.MaxInt64).UTC()
+)
 
 // utc returns t in UTC without its monotonic clock reading (the zero time
 // stays zero).
