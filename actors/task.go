@@ -281,7 +281,7 @@ func (t *taskActor) resume(ip store.InProgress, now time.Time) {
 		from = ip.Progress
 	}
 	t.rt.log.Info().Str("task", t.name).Time("slot", ip.Slot).Int("pages_done", ip.Progress.Pages).Int("offset", from.Offset).
-		Msg("resuming a run left in progress")
+		Msg("resuming a run left in progress by the previous process")
 	t.launch(ip.Slot, false, true, from, now)
 }
 

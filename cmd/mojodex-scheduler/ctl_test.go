@@ -56,16 +56,16 @@ func TestMutualTLSPartial(t *testing.T) {
 // newEngine refuses a non-loopback address without mutual TLS, and the
 // "off" engine has no remote.
 func TestNewEngineSettings(t *testing.T) {
-	e, err := newEngine(config.Config{RemoteAddr: "OFF"}, zerolog.Nop())
-	if err != nil || e.Address() != "local" {
-		t.Fatalf("off: %v, %v", e, err)
+	e, ep, err := newEngine(config.Config{RemoteAddr: "OFF"}, zerolog.Nop())
+	if err != nil || e.Address() != "local" || ep != nil {
+		t.Fatalf("off: %v, %v, %v", e, ep, err)
 	}
-	_, err = newEngine(config.Config{RemoteAddr: "[::]:0"}, zerolog.Nop())
+	_, _, err = newEngine(config.Config{RemoteAddr: "[::]:0"}, zerolog.Nop())
 	if err == nil || !strings.Contains(err.Error(), "MOJODEX_SCHEDULER_REMOTE_ADDR=[::]:0 is not a loopback address") ||
 		!strings.Contains(err.Error(), "MOJODEX_SCHEDULER_INSECURE_REMOTE=true") {
 		t.Errorf("non-loopback without TLS: %v", err)
 	}
-	_, err = newEngine(config.Config{RemoteAddr: "127.0.0.1:0", TLSKey: "k.pem"}, zerolog.Nop())
+	_, _, err = newEngine(config.Config{RemoteAddr: "127.0.0.1:0", TLSKey: "k.pem"}, zerolog.Nop())
 	if err == nil || !strings.Contains(err.Error(), "MOJODEX_SCHEDULER_TLS_KEY set but MOJODEX_SCHEDULER_TLS_CERT and MOJODEX_SCHEDULER_TLS_CA missing") {
 		t.Errorf("key only: %v", err)
 	}

@@ -16,13 +16,16 @@ import (
 
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/task"
 )
 
 // Fault: the process is killed with SIGKILL while a paginated run waits for
 // its second page. Asserted: after a restart on the same state file the run
 // resumes at the page it was on (same idempotency key, offset 50, not 0),
 // finishes, and is recorded once as one run of 3 pages; its first page is
-// never requested again; no checkpoint is left behind.
+// never requested again; nothing is left in progress. The new start's own
+// fire (run_on_start), which comes while the resumed run is in progress,
+// is recorded as skipped (overlap).
 func TestKill9MidPaginationResumes(t *testing.T) {
 	stub := startStub(t)
 	tasks := writeFile(t, `
@@ -78,38 +81,59 @@ tasks:
 	if got := keys[k2]; len(got) != 2 || got[1] != 50.0 {
 		t.Errorf("page 2 of the interrupted slot: offsets %v, want [50 50] (killed, then resumed)", got)
 	}
-	if !strings.Contains(logs.String(), "resuming a run interrupted by the previous process") {
+	if !strings.Contains(logs.String(), "resuming a run left in progress by the previous process") {
 		t.Errorf("no resume in the logs:\n%s", logs.String())
 	}
 
 	ts := storedState(t, state, "home-chat")
-	if ts.Checkpoint != nil {
-		t.Errorf("a checkpoint was left behind: %+v", ts.Checkpoint)
+	if len(ts.InProgress) != 0 {
+		t.Errorf("a run was left in progress: %+v", ts.InProgress)
 	}
-	if len(ts.Runs) != 1 {
-		t.Fatalf("%d runs recorded, want 1: %+v", len(ts.Runs), ts.Runs)
+	var resumed, skipped []task.Run
+	for _, r := range ts.Runs {
+		if r.Resumed {
+			resumed = append(resumed, r)
+		} else {
+			skipped = append(skipped, r)
+		}
 	}
-	if r := ts.Runs[0]; r.Outcome != "ok" || r.Pages != 3 || r.Items != 110 {
+	if len(resumed) != 1 || len(skipped) != 1 {
+		t.Fatalf("runs recorded %+v: want the resumed run and the start's skipped fire", ts.Runs)
+	}
+	if r := resumed[0]; r.Outcome != task.OutcomeOK || r.Pages != 3 || r.Items != 110 || r.Slot.Equal(skipped[0].Slot) {
 		t.Errorf("resumed run recorded as %+v, want ok with 3 pages and 110 items", r)
+	}
+	if r := skipped[0]; r.Outcome != task.OutcomeSkipped || r.Reason != task.SkipOverlap || r.Pages != 0 {
+		t.Errorf("the start's fire recorded as %+v, want skipped for overlap", r)
 	}
 	if n := len(stub.CallsTo("/home_chat")); n != 4 {
 		t.Errorf("%d calls to /home_chat, want 4 (2 before the kill, 2 after)", n)
 	}
 }
 
+// stored is what a stopped process left in its state file for a task.
+type stored struct {
+	store.TaskState
+	Runs []task.Run // the history, oldest first
+}
+
 // storedState reads what a stopped process left in its state file for a task.
-func storedState(t *testing.T, path, taskName string) store.TaskState {
+func storedState(t *testing.T, path, taskName string) stored {
 	t.Helper()
 	st, err := store.OpenBolt(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ts, err := st.Load(taskName)
+	states, err := st.Load([]string{taskName})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ts
+	runs, err := st.History(taskName, store.HistorySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored{TaskState: states[taskName], Runs: runs}
 }
 
 // Fault: SIGTERM while a call is in flight, with a state file. Asserted:
@@ -141,7 +165,7 @@ tasks:
 		t.Fatalf("exit: %v", err)
 	}
 	ts := storedState(t, state, "drain-purchases")
-	if len(ts.Runs) != 1 || ts.Runs[0].Outcome != "ok" || ts.Runs[0].Pages != 2 || ts.Runs[0].Status != 200 || ts.Checkpoint != nil {
+	if len(ts.Runs) != 1 || ts.Runs[0].Outcome != "ok" || ts.Runs[0].Pages != 2 || ts.Runs[0].Status != 200 || len(ts.InProgress) != 0 {
 		t.Errorf("stored state %+v, want one ok run of 2 pages and no checkpoint", ts)
 	}
 }

@@ -168,18 +168,18 @@ func TestOnce(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("once: %v\n%s", err, stderr.String())
 	}
-	want := map[string]string{
-		"purchases-expiration-checker":      `ok\s+pages=2\s+items=60\s+status=200`,
-		"extract-todos":                     `ok\s+pages=1\s+items=3\s+status=200`,
-		"reschedule-todos":                  `ok\s+pages=1\s+items=4\s+status=200`,
-		"send-todo-daily-emails":            `ok\s+pages=3\s+items=120\s+status=200`,
-		"check-disengaged-free-trial-users": `ok\s+pages=2\s+items=75\s+status=200`,
-		"first-home-chat-of-week":           `ok\s+pages=3\s+items=110\s+status=200`,
-		"relaunch-locked-steps":             `ok\s+pages=1\s+items=2\s+status=200`,
+	want := map[string]string{ // outcome, pages, items, status, duration, error
+		"purchases-expiration-checker":      `ok\s+2\s+60\s+200\s+\S+\s+-$`,
+		"extract-todos":                     `ok\s+1\s+3\s+200\s+\S+\s+-$`,
+		"reschedule-todos":                  `ok\s+1\s+4\s+200\s+\S+\s+-$`,
+		"send-todo-daily-emails":            `ok\s+3\s+120\s+200\s+\S+\s+-$`,
+		"check-disengaged-free-trial-users": `ok\s+2\s+75\s+200\s+\S+\s+-$`,
+		"first-home-chat-of-week":           `ok\s+3\s+110\s+200\s+\S+\s+-$`,
+		"relaunch-locked-steps":             `ok\s+1\s+2\s+200\s+\S+\s+-$`,
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if len(lines) != len(want) {
-		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), stdout.String())
+	if len(lines) != len(want)+1 || !regexp.MustCompile(`^TASK\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+DURATION\s+ERROR$`).MatchString(lines[0]) {
+		t.Fatalf("%d lines, want a header and %d:\n%s", len(lines), len(want), stdout.String())
 	}
 	for name, re := range want {
 		if !regexp.MustCompile(`(?m)^` + name + `\s+` + re).MatchString(stdout.String()) {
@@ -197,7 +197,7 @@ func TestOnce(t *testing.T) {
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Fatalf("once with a failing task: %v, want exit 1", err)
 	}
-	if !regexp.MustCompile(`(?m)^reschedule-todos\s+failed\s+pages=1\s+items=0\s+status=403`).MatchString(stdout.String()) ||
+	if !regexp.MustCompile(`(?m)^reschedule-todos\s+failed\s+1\s+0\s+403\s+\S+\s+.*unexpected status 403`).MatchString(stdout.String()) ||
 		!regexp.MustCompile(`(?m)^extract-todos\s+ok`).MatchString(stdout.String()) {
 		t.Errorf("output:\n%s", stdout.String())
 	}

@@ -350,7 +350,7 @@ func TestCtl(t *testing.T) {
 
 	// Unknown task: the server's error, exit non-zero.
 	for _, args := range [][]string{{"show", "nope"}, {"trigger", "nope"}, {"pause", "nope"}, {"resume", "nope"}} {
-		ctlFails(t, srv.addr, nil, []string{`unknown task: "nope"`}, args...)
+		ctlFails(t, srv.addr, nil, []string{`unknown task "nope"`}, args...)
 	}
 	r := ctl(t, srv.addr, nil, "show", "nope", "-o", "json")
 	if r.code == 0 || !strings.Contains(r.stdout, `"code": "UNKNOWN_TASK"`) && !strings.Contains(r.stdout, `"code":  "UNKNOWN_TASK"`) {
