@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -54,20 +55,23 @@ type Bolt struct {
 var _ Store = (*Bolt)(nil)
 
 // boltTuning holds the bbolt options chosen for the state file, kept apart
-// so that benchmarks can compare them (BenchmarkBoltOptions).
+// so that benchmarks can compare them (BenchmarkBoltOptions,
+// BenchmarkOpenBolt).
 type boltTuning struct {
-	// noFreelistSync: commits do not write the free-page list; bbolt
-	// rebuilds it by walking the file on open (which OpenBolt's
-	// verification does anyway). Saves writing a page that grows with
-	// fragmentation on every commit.
+	// noFreelistSync: commits do not write the free-page list. bbolt
+	// rebuilds it on open by walking the file (as OpenBolt's verification
+	// does anyway; opening a file of 10,000 tasks with full histories takes
+	// about half a second either way) and after a failed commit. Measured:
+	// a commit of one claim writes 7 pages instead of 8.
 	noFreelistSync bool
 	// freelist is the in-memory free-page list: the hashmap one allocates
-	// in constant time where the array one scans.
+	// in constant time where the array one scans and shifts a sorted
+	// slice, which matters once a file is large and fragmented; at the
+	// sizes measured the two do not differ beyond noise.
 	freelist bolt.FreelistType
 }
 
-// defaultTuning is what OpenBolt uses; see BenchmarkBoltOptions for the
-// measurements behind it.
+// defaultTuning is what OpenBolt uses.
 var defaultTuning = boltTuning{noFreelistSync: true, freelist: bolt.FreelistMapType}
 
 func (t boltTuning) options() *bolt.Options {
@@ -425,6 +429,10 @@ func inspectV2(tx *bolt.Tx) error {
 			return corruptf("bucket %q: malformed key %q", bucketRuns, k)
 		}
 		seq := binary.BigEndian.Uint64(k)
+		if seq > bk.runs.Sequence() {
+			// The next run would be written over this one.
+			return corruptf("bucket %q: run %d is after the bucket's sequence %d", bucketRuns, seq, bk.runs.Sequence())
+		}
 		r, err := decodeRun(v)
 		if err != nil {
 			return corruptf("bucket %q, run %d: %w", bucketRuns, seq, err)
@@ -442,8 +450,9 @@ func inspectV2(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	for seq, name := range owner {
-		return corruptf("bucket %q: task %q lists run %d, which is missing", bucketHistory, name, seq)
+	if len(owner) > 0 {
+		seq := slices.Min(slices.Collect(maps.Keys(owner)))
+		return corruptf("bucket %q: task %q lists run %d, which is missing", bucketHistory, owner[seq], seq)
 	}
 	return nil
 }
