@@ -426,6 +426,9 @@ func TestBoltForeignOrBadContent(t *testing.T) {
 			h := tx.Bucket(bucketHistory).Get([]byte("task-000"))
 			return tx.Bucket(bucketHistory).Put([]byte("task-001"), slices.Clone(h[:8]))
 		},
+		"runs sequence behind": func(tx *bolt.Tx) error {
+			return tx.Bucket(bucketRuns).SetSequence(3)
+		},
 		"no history bucket": func(tx *bolt.Tx) error {
 			return tx.DeleteBucket(bucketHistory)
 		},

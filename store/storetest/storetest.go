@@ -562,6 +562,8 @@ func testForget(t *testing.T, open Factory) {
 	}
 }
 
+// testTasksSorted wants the order of Go's string comparison (bytewise),
+// whatever the collation of the store.
 func testTasksSorted(t *testing.T, open Factory) {
 	s := open(t)
 	names, err := s.Tasks()
