@@ -280,7 +280,11 @@ func openStore(cfg config.Config, demo bool, log zerolog.Logger) (store.Store, e
 		if err != nil {
 			return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE: %w", err)
 		}
-		log.Info().Str("state", st.Path()).Msg("state store opened")
+		ev := log.Info().Str("state", st.Path())
+		if v := st.MigratedFrom(); v != 0 {
+			ev = ev.Int("migrated_from_schema", v)
+		}
+		ev.Msg("state store opened")
 		return st, nil
 	}
 	return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE=%s: a %s store is not supported by this build", loc.Redacted(), loc.Kind)
