@@ -163,7 +163,11 @@ func (t *taskActor) receiveOther(c *actor.Context) bool {
 		t.onTrigger(m)
 	case msg.Status:
 		t.collect()
-		m.Reply <- t.status()
+		st := t.status()
+		if m.Upcoming > 0 {
+			st.Upcoming = t.upcoming(m.Upcoming)
+		}
+		m.Reply <- st
 	case msg.Pause:
 		t.onPause(m.Reply)
 	case msg.Resume:
@@ -665,6 +669,18 @@ func (t *taskActor) onStopped() {
 		}
 	}
 	t.runs = nil
+}
+
+// upcoming returns the next n fires (jitter included) from the slot armed.
+func (t *taskActor) upcoming(n int) []time.Time {
+	if t.armed.IsZero() {
+		return nil
+	}
+	slots := append([]time.Time{t.armed}, schedule.Upcoming(t.cfg.Schedule, t.armed, n-1)...)
+	for i := range slots {
+		slots[i] = slots[i].Add(t.jitter)
+	}
+	return slots
 }
 
 // status describes the task as the actor sees it.

@@ -91,6 +91,7 @@ func (r request) failure(err error) any {
 // view is what a control goroutine needs of a task, copied in Receive.
 type view struct {
 	name     string
+	spec     *task.Spec
 	schedule string
 	gate     task.Gate
 	pid      *actor.PID
@@ -99,7 +100,7 @@ type view struct {
 }
 
 func (s *supervisor) view(e *entry) view {
-	v := view{name: e.spec.Name, gate: e.spec.EnabledIf, pid: e.pid, life: e.life, restarts: e.restarts}
+	v := view{name: e.spec.Name, spec: e.spec, gate: e.spec.EnabledIf, pid: e.pid, life: e.life, restarts: e.restarts}
 	if e.sched != nil {
 		v.schedule = e.sched.String()
 	}
@@ -238,9 +239,17 @@ func (s *supervisor) lifeStatus(v view) task.Status {
 	return st
 }
 
+// UpcomingFires is how many next fires GetTask returns.
+const UpcomingFires = 5
+
 // gather asks every live task actor for its status, all at once, and
 // waits up to the ask timeout for the answers.
 func (s *supervisor) gather(views []view) []task.Status {
+	return s.gatherDetail(views, 0)
+}
+
+// gatherDetail is gather, asking for upcoming fires too.
+func (s *supervisor) gatherDetail(views []view, upcoming int) []task.Status {
 	out := make([]task.Status, len(views))
 	index := make(map[string]int, len(views))
 	ch := make(chan task.Status, len(views))
@@ -249,7 +258,7 @@ func (s *supervisor) gather(views []view) []task.Status {
 		out[i] = s.lifeStatus(v)
 		if v.life == alive {
 			index[v.name] = i
-			s.engine.Send(v.pid, msg.Status{Reply: ch})
+			s.engine.Send(v.pid, msg.Status{Reply: ch, Upcoming: upcoming})
 			asked++
 		} else {
 			out[i].Last = s.lastRun(v.name)
@@ -271,10 +280,15 @@ func (s *supervisor) gather(views []view) []task.Status {
 	return out
 }
 
-// status returns one task's status, with its history if asked.
+// status returns one task's status, with its spec, its upcoming fires and
+// its history if asked.
 func (s *supervisor) status(v view, history bool) task.Status {
-	st := s.gather([]view{v})[0]
-	if history {
+	if !history {
+		return s.gather([]view{v})[0]
+	}
+	st := s.gatherDetail([]view{v}, UpcomingFires)[0]
+	st.Spec = v.spec
+	{
 		runs, err := s.opts.store.History(v.name, HistorySize)
 		if err != nil {
 			s.log.Error().Err(err).Str("task", v.name).Msg("state store: cannot read the run history")

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"encoding/json"
 	"time"
 
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
@@ -78,6 +79,12 @@ func TaskProto(st task.Status) *controlv1.Task {
 	for _, r := range st.History {
 		t.Runs = append(t.Runs, RunProto(r))
 	}
+	for _, at := range st.Upcoming {
+		t.Upcoming = append(t.Upcoming, timestamp(at))
+	}
+	if st.Spec != nil {
+		t.Spec = SpecProto(st.Spec)
+	}
 	for _, r := range st.Running {
 		t.Running = append(t.Running, &controlv1.RunInProgress{
 			Slot: timestamp(r.Slot), Start: timestamp(r.Start), Manual: r.Manual, Resumed: r.Resumed,
@@ -86,6 +93,40 @@ func TaskProto(st task.Status) *controlv1.Task {
 		})
 	}
 	return t
+}
+
+// SpecProto converts a task's spec.
+func SpecProto(s *task.Spec) *controlv1.TaskSpec {
+	out := &controlv1.TaskSpec{
+		At: s.At, Cron: s.Cron, Timezone: s.Timezone, RunOnStart: s.RunOnStart,
+		EnabledIf: string(s.EnabledIf), Misfire: string(s.Misfire), Overlap: string(s.Overlap),
+		Job: s.Job != nil,
+	}
+	for _, d := range []struct {
+		v   time.Duration
+		dst **durationpb.Duration
+	}{{s.Every, &out.Every}, {s.MisfireGrace, &out.MisfireGrace}, {s.Jitter, &out.Jitter}, {s.JitterDelay(), &out.JitterDelay},
+		{s.Timeout, &out.Timeout}, {s.RunTimeout, &out.RunTimeout}} {
+		if d.v != 0 {
+			*d.dst = durationpb.New(d.v)
+		}
+	}
+	for _, w := range s.Weekdays {
+		out.Weekdays = append(out.Weekdays, w.String())
+	}
+	if r := s.Request; r != nil {
+		out.Service, out.Method, out.Path, out.Auth, out.Query, out.Result = string(r.Service), r.Method, r.Path, r.Auth, r.Query, r.Result
+		if len(r.Body) > 0 {
+			if b, err := json.Marshal(r.Body); err == nil {
+				out.BodyJson = string(b)
+			}
+		}
+	}
+	if p := s.Paginate; p != nil {
+		out.Paginate = &controlv1.Pagination{Mode: string(p.Mode), Size: int32(p.Size), SizeField: p.SizeField,
+			OffsetField: p.OffsetField, Result: p.Result, MaxPages: int32(p.MaxPages)}
+	}
+	return out
 }
 
 // RunProto converts a run.

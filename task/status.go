@@ -28,6 +28,10 @@ type Status struct {
 	Last *Run
 	// History holds the last runs, oldest first (only when asked for).
 	History []Run
+	// Upcoming holds the next fires, jitter included (only when asked for).
+	Upcoming []time.Time
+	// Spec is the task's spec, shared and read-only (only when asked for).
+	Spec *Spec
 }
 
 // Running is a run in progress.

@@ -430,7 +430,11 @@ type Task struct {
 	GateKnown bool `protobuf:"varint,9,opt,name=gate_known,json=gateKnown,proto3" json:"gate_known,omitempty"`
 	GateOpen  bool `protobuf:"varint,10,opt,name=gate_open,json=gateOpen,proto3" json:"gate_open,omitempty"`
 	// The runs in progress.
-	Running       []*RunInProgress `protobuf:"bytes,11,rep,name=running,proto3" json:"running,omitempty"`
+	Running []*RunInProgress `protobuf:"bytes,11,rep,name=running,proto3" json:"running,omitempty"`
+	// What the task does and under which policies; only in GetTaskResponse.
+	Spec *TaskSpec `protobuf:"bytes,12,opt,name=spec,proto3" json:"spec,omitempty"`
+	// The next fires, jitter included; only in GetTaskResponse.
+	Upcoming      []*timestamppb.Timestamp `protobuf:"bytes,13,rep,name=upcoming,proto3" json:"upcoming,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,6 +546,336 @@ func (x *Task) GetRunning() []*RunInProgress {
 	return nil
 }
 
+func (x *Task) GetSpec() *TaskSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Task) GetUpcoming() []*timestamppb.Timestamp {
+	if x != nil {
+		return x.Upcoming
+	}
+	return nil
+}
+
+// TaskSpec is a task as its task file (or the embedding program) defines it.
+type TaskSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One of every, at (with weekdays) and cron, in timezone for at and cron.
+	Every      *durationpb.Duration `protobuf:"bytes,1,opt,name=every,proto3" json:"every,omitempty"`
+	At         string               `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	Weekdays   []string             `protobuf:"bytes,3,rep,name=weekdays,proto3" json:"weekdays,omitempty"`
+	Cron       string               `protobuf:"bytes,4,opt,name=cron,proto3" json:"cron,omitempty"`
+	Timezone   string               `protobuf:"bytes,5,opt,name=timezone,proto3" json:"timezone,omitempty"`
+	RunOnStart bool                 `protobuf:"varint,6,opt,name=run_on_start,json=runOnStart,proto3" json:"run_on_start,omitempty"`
+	// email or push; empty when the task has no gate.
+	EnabledIf string `protobuf:"bytes,7,opt,name=enabled_if,json=enabledIf,proto3" json:"enabled_if,omitempty"`
+	// skip or once, and how old a missed slot may be for once.
+	Misfire      string               `protobuf:"bytes,8,opt,name=misfire,proto3" json:"misfire,omitempty"`
+	MisfireGrace *durationpb.Duration `protobuf:"bytes,9,opt,name=misfire_grace,json=misfireGrace,proto3" json:"misfire_grace,omitempty"`
+	// skip, queue_one or allow.
+	Overlap string `protobuf:"bytes,10,opt,name=overlap,proto3" json:"overlap,omitempty"`
+	// The fixed delay of every fire derived from jitter, and jitter's bound.
+	JitterDelay *durationpb.Duration `protobuf:"bytes,11,opt,name=jitter_delay,json=jitterDelay,proto3" json:"jitter_delay,omitempty"`
+	Jitter      *durationpb.Duration `protobuf:"bytes,12,opt,name=jitter,proto3" json:"jitter,omitempty"`
+	// Per attempt, and per run (all pages and retries).
+	Timeout    *durationpb.Duration `protobuf:"bytes,13,opt,name=timeout,proto3" json:"timeout,omitempty"`
+	RunTimeout *durationpb.Duration `protobuf:"bytes,14,opt,name=run_timeout,json=runTimeout,proto3" json:"run_timeout,omitempty"`
+	// The HTTP call; empty for an in-process job.
+	Service string            `protobuf:"bytes,15,opt,name=service,proto3" json:"service,omitempty"`
+	Method  string            `protobuf:"bytes,16,opt,name=method,proto3" json:"method,omitempty"`
+	Path    string            `protobuf:"bytes,17,opt,name=path,proto3" json:"path,omitempty"`
+	Auth    bool              `protobuf:"varint,18,opt,name=auth,proto3" json:"auth,omitempty"`
+	Query   map[string]string `protobuf:"bytes,19,rep,name=query,proto3" json:"query,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The body fields besides datetime and pagination, as a JSON object.
+	BodyJson string      `protobuf:"bytes,20,opt,name=body_json,json=bodyJson,proto3" json:"body_json,omitempty"`
+	Result   string      `protobuf:"bytes,21,opt,name=result,proto3" json:"result,omitempty"`
+	Paginate *Pagination `protobuf:"bytes,22,opt,name=paginate,proto3" json:"paginate,omitempty"`
+	// True for an in-process job (embedding only).
+	Job           bool `protobuf:"varint,23,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskSpec) Reset() {
+	*x = TaskSpec{}
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskSpec) ProtoMessage() {}
+
+func (x *TaskSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskSpec.ProtoReflect.Descriptor instead.
+func (*TaskSpec) Descriptor() ([]byte, []int) {
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *TaskSpec) GetEvery() *durationpb.Duration {
+	if x != nil {
+		return x.Every
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetAt() string {
+	if x != nil {
+		return x.At
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetWeekdays() []string {
+	if x != nil {
+		return x.Weekdays
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetCron() string {
+	if x != nil {
+		return x.Cron
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetTimezone() string {
+	if x != nil {
+		return x.Timezone
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetRunOnStart() bool {
+	if x != nil {
+		return x.RunOnStart
+	}
+	return false
+}
+
+func (x *TaskSpec) GetEnabledIf() string {
+	if x != nil {
+		return x.EnabledIf
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetMisfire() string {
+	if x != nil {
+		return x.Misfire
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetMisfireGrace() *durationpb.Duration {
+	if x != nil {
+		return x.MisfireGrace
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetOverlap() string {
+	if x != nil {
+		return x.Overlap
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetJitterDelay() *durationpb.Duration {
+	if x != nil {
+		return x.JitterDelay
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetJitter() *durationpb.Duration {
+	if x != nil {
+		return x.Jitter
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.Timeout
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetRunTimeout() *durationpb.Duration {
+	if x != nil {
+		return x.RunTimeout
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetAuth() bool {
+	if x != nil {
+		return x.Auth
+	}
+	return false
+}
+
+func (x *TaskSpec) GetQuery() map[string]string {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetBodyJson() string {
+	if x != nil {
+		return x.BodyJson
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *TaskSpec) GetPaginate() *Pagination {
+	if x != nil {
+		return x.Paginate
+	}
+	return nil
+}
+
+func (x *TaskSpec) GetJob() bool {
+	if x != nil {
+		return x.Job
+	}
+	return false
+}
+
+// Pagination is how a task pages through a batch endpoint.
+type Pagination struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// offset or drain.
+	Mode          string `protobuf:"bytes,1,opt,name=mode,proto3" json:"mode,omitempty"`
+	Size          int32  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	SizeField     string `protobuf:"bytes,3,opt,name=size_field,json=sizeField,proto3" json:"size_field,omitempty"`
+	OffsetField   string `protobuf:"bytes,4,opt,name=offset_field,json=offsetField,proto3" json:"offset_field,omitempty"`
+	Result        string `protobuf:"bytes,5,opt,name=result,proto3" json:"result,omitempty"`
+	MaxPages      int32  `protobuf:"varint,6,opt,name=max_pages,json=maxPages,proto3" json:"max_pages,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pagination) Reset() {
+	*x = Pagination{}
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pagination) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pagination) ProtoMessage() {}
+
+func (x *Pagination) ProtoReflect() protoreflect.Message {
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pagination.ProtoReflect.Descriptor instead.
+func (*Pagination) Descriptor() ([]byte, []int) {
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Pagination) GetMode() string {
+	if x != nil {
+		return x.Mode
+	}
+	return ""
+}
+
+func (x *Pagination) GetSize() int32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Pagination) GetSizeField() string {
+	if x != nil {
+		return x.SizeField
+	}
+	return ""
+}
+
+func (x *Pagination) GetOffsetField() string {
+	if x != nil {
+		return x.OffsetField
+	}
+	return ""
+}
+
+func (x *Pagination) GetResult() string {
+	if x != nil {
+		return x.Result
+	}
+	return ""
+}
+
+func (x *Pagination) GetMaxPages() int32 {
+	if x != nil {
+		return x.MaxPages
+	}
+	return 0
+}
+
 // ListTasksRequest asks for every task, in the order of the task set.
 type ListTasksRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -551,7 +885,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +897,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[4]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +910,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{4}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{6}
 }
 
 // ListTasksResponse answers ListTasksRequest.
@@ -590,7 +924,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +936,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[5]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +949,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{5}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListTasksResponse) GetTasks() []*Task {
@@ -642,7 +976,7 @@ type GetTaskRequest struct {
 
 func (x *GetTaskRequest) Reset() {
 	*x = GetTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +988,7 @@ func (x *GetTaskRequest) String() string {
 func (*GetTaskRequest) ProtoMessage() {}
 
 func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[6]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +1001,7 @@ func (x *GetTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{6}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetTaskRequest) GetName() string {
@@ -688,7 +1022,7 @@ type GetTaskResponse struct {
 
 func (x *GetTaskResponse) Reset() {
 	*x = GetTaskResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -700,7 +1034,7 @@ func (x *GetTaskResponse) String() string {
 func (*GetTaskResponse) ProtoMessage() {}
 
 func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[7]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -713,7 +1047,7 @@ func (x *GetTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{7}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetTaskResponse) GetTask() *Task {
@@ -740,7 +1074,7 @@ type TriggerTaskRequest struct {
 
 func (x *TriggerTaskRequest) Reset() {
 	*x = TriggerTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +1086,7 @@ func (x *TriggerTaskRequest) String() string {
 func (*TriggerTaskRequest) ProtoMessage() {}
 
 func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[8]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +1099,7 @@ func (x *TriggerTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskRequest.ProtoReflect.Descriptor instead.
 func (*TriggerTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{8}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *TriggerTaskRequest) GetName() string {
@@ -791,7 +1125,7 @@ type TriggerTaskResponse struct {
 
 func (x *TriggerTaskResponse) Reset() {
 	*x = TriggerTaskResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +1137,7 @@ func (x *TriggerTaskResponse) String() string {
 func (*TriggerTaskResponse) ProtoMessage() {}
 
 func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[9]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +1150,7 @@ func (x *TriggerTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TriggerTaskResponse.ProtoReflect.Descriptor instead.
 func (*TriggerTaskResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{9}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *TriggerTaskResponse) GetStarted() bool {
@@ -857,7 +1191,7 @@ type PauseTaskRequest struct {
 
 func (x *PauseTaskRequest) Reset() {
 	*x = PauseTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1203,7 @@ func (x *PauseTaskRequest) String() string {
 func (*PauseTaskRequest) ProtoMessage() {}
 
 func (x *PauseTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[10]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1216,7 @@ func (x *PauseTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseTaskRequest.ProtoReflect.Descriptor instead.
 func (*PauseTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{10}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PauseTaskRequest) GetName() string {
@@ -902,7 +1236,7 @@ type ResumeTaskRequest struct {
 
 func (x *ResumeTaskRequest) Reset() {
 	*x = ResumeTaskRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1248,7 @@ func (x *ResumeTaskRequest) String() string {
 func (*ResumeTaskRequest) ProtoMessage() {}
 
 func (x *ResumeTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[11]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1261,7 @@ func (x *ResumeTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeTaskRequest.ProtoReflect.Descriptor instead.
 func (*ResumeTaskRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{11}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ResumeTaskRequest) GetName() string {
@@ -948,7 +1282,7 @@ type TaskControlResponse struct {
 
 func (x *TaskControlResponse) Reset() {
 	*x = TaskControlResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1294,7 @@ func (x *TaskControlResponse) String() string {
 func (*TaskControlResponse) ProtoMessage() {}
 
 func (x *TaskControlResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[12]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1307,7 @@ func (x *TaskControlResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskControlResponse.ProtoReflect.Descriptor instead.
 func (*TaskControlResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{12}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TaskControlResponse) GetTask() *Task {
@@ -999,7 +1333,7 @@ type ReloadRequest struct {
 
 func (x *ReloadRequest) Reset() {
 	*x = ReloadRequest{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1011,7 +1345,7 @@ func (x *ReloadRequest) String() string {
 func (*ReloadRequest) ProtoMessage() {}
 
 func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[13]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1024,7 +1358,7 @@ func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
 func (*ReloadRequest) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{13}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{15}
 }
 
 // ReloadResponse answers ReloadRequest with the task names in each group.
@@ -1042,7 +1376,7 @@ type ReloadResponse struct {
 
 func (x *ReloadResponse) Reset() {
 	*x = ReloadResponse{}
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[14]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1054,7 +1388,7 @@ func (x *ReloadResponse) String() string {
 func (*ReloadResponse) ProtoMessage() {}
 
 func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[14]
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1067,7 +1401,7 @@ func (x *ReloadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReloadResponse.ProtoReflect.Descriptor instead.
 func (*ReloadResponse) Descriptor() ([]byte, []int) {
-	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{14}
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReloadResponse) GetAdded() []string {
@@ -1137,7 +1471,7 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"\x05pages\x18\x05 \x01(\x05R\x05pages\x12\x14\n" +
 	"\x05items\x18\x06 \x01(\x05R\x05items\x12\x16\n" +
 	"\x06offset\x18\a \x01(\x05R\x06offset\x126\n" +
-	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xad\x03\n" +
+	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xa1\x04\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bschedule\x18\x02 \x01(\tR\bschedule\x12\x14\n" +
@@ -1151,7 +1485,50 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"gate_known\x18\t \x01(\bR\tgateKnown\x12\x1b\n" +
 	"\tgate_open\x18\n" +
 	" \x01(\bR\bgateOpen\x12E\n" +
-	"\arunning\x18\v \x03(\v2+.mojodex.scheduler.control.v1.RunInProgressR\arunning\"\x12\n" +
+	"\arunning\x18\v \x03(\v2+.mojodex.scheduler.control.v1.RunInProgressR\arunning\x12:\n" +
+	"\x04spec\x18\f \x01(\v2&.mojodex.scheduler.control.v1.TaskSpecR\x04spec\x126\n" +
+	"\bupcoming\x18\r \x03(\v2\x1a.google.protobuf.TimestampR\bupcoming\"\x98\a\n" +
+	"\bTaskSpec\x12/\n" +
+	"\x05every\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x05every\x12\x0e\n" +
+	"\x02at\x18\x02 \x01(\tR\x02at\x12\x1a\n" +
+	"\bweekdays\x18\x03 \x03(\tR\bweekdays\x12\x12\n" +
+	"\x04cron\x18\x04 \x01(\tR\x04cron\x12\x1a\n" +
+	"\btimezone\x18\x05 \x01(\tR\btimezone\x12 \n" +
+	"\frun_on_start\x18\x06 \x01(\bR\n" +
+	"runOnStart\x12\x1d\n" +
+	"\n" +
+	"enabled_if\x18\a \x01(\tR\tenabledIf\x12\x18\n" +
+	"\amisfire\x18\b \x01(\tR\amisfire\x12>\n" +
+	"\rmisfire_grace\x18\t \x01(\v2\x19.google.protobuf.DurationR\fmisfireGrace\x12\x18\n" +
+	"\aoverlap\x18\n" +
+	" \x01(\tR\aoverlap\x12<\n" +
+	"\fjitter_delay\x18\v \x01(\v2\x19.google.protobuf.DurationR\vjitterDelay\x121\n" +
+	"\x06jitter\x18\f \x01(\v2\x19.google.protobuf.DurationR\x06jitter\x123\n" +
+	"\atimeout\x18\r \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12:\n" +
+	"\vrun_timeout\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"runTimeout\x12\x18\n" +
+	"\aservice\x18\x0f \x01(\tR\aservice\x12\x16\n" +
+	"\x06method\x18\x10 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x11 \x01(\tR\x04path\x12\x12\n" +
+	"\x04auth\x18\x12 \x01(\bR\x04auth\x12G\n" +
+	"\x05query\x18\x13 \x03(\v21.mojodex.scheduler.control.v1.TaskSpec.QueryEntryR\x05query\x12\x1b\n" +
+	"\tbody_json\x18\x14 \x01(\tR\bbodyJson\x12\x16\n" +
+	"\x06result\x18\x15 \x01(\tR\x06result\x12D\n" +
+	"\bpaginate\x18\x16 \x01(\v2(.mojodex.scheduler.control.v1.PaginationR\bpaginate\x12\x10\n" +
+	"\x03job\x18\x17 \x01(\bR\x03job\x1a8\n" +
+	"\n" +
+	"QueryEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xab\x01\n" +
+	"\n" +
+	"Pagination\x12\x12\n" +
+	"\x04mode\x18\x01 \x01(\tR\x04mode\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x05R\x04size\x12\x1d\n" +
+	"\n" +
+	"size_field\x18\x03 \x01(\tR\tsizeField\x12!\n" +
+	"\foffset_field\x18\x04 \x01(\tR\voffsetField\x12\x16\n" +
+	"\x06result\x18\x05 \x01(\tR\x06result\x12\x1b\n" +
+	"\tmax_pages\x18\x06 \x01(\x05R\bmaxPages\"\x12\n" +
 	"\x10ListTasksRequest\"\x88\x01\n" +
 	"\x11ListTasksResponse\x128\n" +
 	"\x05tasks\x18\x01 \x03(\v2\".mojodex.scheduler.control.v1.TaskR\x05tasks\x129\n" +
@@ -1204,53 +1581,66 @@ func file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_mojodex_scheduler_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mojodex_scheduler_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_mojodex_scheduler_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_mojodex_scheduler_control_v1_control_proto_goTypes = []any{
 	(Code)(0),                     // 0: mojodex.scheduler.control.v1.Code
 	(*Error)(nil),                 // 1: mojodex.scheduler.control.v1.Error
 	(*Run)(nil),                   // 2: mojodex.scheduler.control.v1.Run
 	(*RunInProgress)(nil),         // 3: mojodex.scheduler.control.v1.RunInProgress
 	(*Task)(nil),                  // 4: mojodex.scheduler.control.v1.Task
-	(*ListTasksRequest)(nil),      // 5: mojodex.scheduler.control.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 6: mojodex.scheduler.control.v1.ListTasksResponse
-	(*GetTaskRequest)(nil),        // 7: mojodex.scheduler.control.v1.GetTaskRequest
-	(*GetTaskResponse)(nil),       // 8: mojodex.scheduler.control.v1.GetTaskResponse
-	(*TriggerTaskRequest)(nil),    // 9: mojodex.scheduler.control.v1.TriggerTaskRequest
-	(*TriggerTaskResponse)(nil),   // 10: mojodex.scheduler.control.v1.TriggerTaskResponse
-	(*PauseTaskRequest)(nil),      // 11: mojodex.scheduler.control.v1.PauseTaskRequest
-	(*ResumeTaskRequest)(nil),     // 12: mojodex.scheduler.control.v1.ResumeTaskRequest
-	(*TaskControlResponse)(nil),   // 13: mojodex.scheduler.control.v1.TaskControlResponse
-	(*ReloadRequest)(nil),         // 14: mojodex.scheduler.control.v1.ReloadRequest
-	(*ReloadResponse)(nil),        // 15: mojodex.scheduler.control.v1.ReloadResponse
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 17: google.protobuf.Duration
+	(*TaskSpec)(nil),              // 5: mojodex.scheduler.control.v1.TaskSpec
+	(*Pagination)(nil),            // 6: mojodex.scheduler.control.v1.Pagination
+	(*ListTasksRequest)(nil),      // 7: mojodex.scheduler.control.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),     // 8: mojodex.scheduler.control.v1.ListTasksResponse
+	(*GetTaskRequest)(nil),        // 9: mojodex.scheduler.control.v1.GetTaskRequest
+	(*GetTaskResponse)(nil),       // 10: mojodex.scheduler.control.v1.GetTaskResponse
+	(*TriggerTaskRequest)(nil),    // 11: mojodex.scheduler.control.v1.TriggerTaskRequest
+	(*TriggerTaskResponse)(nil),   // 12: mojodex.scheduler.control.v1.TriggerTaskResponse
+	(*PauseTaskRequest)(nil),      // 13: mojodex.scheduler.control.v1.PauseTaskRequest
+	(*ResumeTaskRequest)(nil),     // 14: mojodex.scheduler.control.v1.ResumeTaskRequest
+	(*TaskControlResponse)(nil),   // 15: mojodex.scheduler.control.v1.TaskControlResponse
+	(*ReloadRequest)(nil),         // 16: mojodex.scheduler.control.v1.ReloadRequest
+	(*ReloadResponse)(nil),        // 17: mojodex.scheduler.control.v1.ReloadResponse
+	nil,                           // 18: mojodex.scheduler.control.v1.TaskSpec.QueryEntry
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
 }
 var file_mojodex_scheduler_control_v1_control_proto_depIdxs = []int32{
 	0,  // 0: mojodex.scheduler.control.v1.Error.code:type_name -> mojodex.scheduler.control.v1.Code
-	16, // 1: mojodex.scheduler.control.v1.Run.slot:type_name -> google.protobuf.Timestamp
-	16, // 2: mojodex.scheduler.control.v1.Run.start:type_name -> google.protobuf.Timestamp
-	17, // 3: mojodex.scheduler.control.v1.Run.duration:type_name -> google.protobuf.Duration
-	17, // 4: mojodex.scheduler.control.v1.Run.lateness:type_name -> google.protobuf.Duration
-	16, // 5: mojodex.scheduler.control.v1.RunInProgress.slot:type_name -> google.protobuf.Timestamp
-	16, // 6: mojodex.scheduler.control.v1.RunInProgress.start:type_name -> google.protobuf.Timestamp
-	16, // 7: mojodex.scheduler.control.v1.RunInProgress.deadline:type_name -> google.protobuf.Timestamp
-	16, // 8: mojodex.scheduler.control.v1.Task.next_fire:type_name -> google.protobuf.Timestamp
+	19, // 1: mojodex.scheduler.control.v1.Run.slot:type_name -> google.protobuf.Timestamp
+	19, // 2: mojodex.scheduler.control.v1.Run.start:type_name -> google.protobuf.Timestamp
+	20, // 3: mojodex.scheduler.control.v1.Run.duration:type_name -> google.protobuf.Duration
+	20, // 4: mojodex.scheduler.control.v1.Run.lateness:type_name -> google.protobuf.Duration
+	19, // 5: mojodex.scheduler.control.v1.RunInProgress.slot:type_name -> google.protobuf.Timestamp
+	19, // 6: mojodex.scheduler.control.v1.RunInProgress.start:type_name -> google.protobuf.Timestamp
+	19, // 7: mojodex.scheduler.control.v1.RunInProgress.deadline:type_name -> google.protobuf.Timestamp
+	19, // 8: mojodex.scheduler.control.v1.Task.next_fire:type_name -> google.protobuf.Timestamp
 	2,  // 9: mojodex.scheduler.control.v1.Task.last_run:type_name -> mojodex.scheduler.control.v1.Run
 	2,  // 10: mojodex.scheduler.control.v1.Task.runs:type_name -> mojodex.scheduler.control.v1.Run
 	3,  // 11: mojodex.scheduler.control.v1.Task.running:type_name -> mojodex.scheduler.control.v1.RunInProgress
-	4,  // 12: mojodex.scheduler.control.v1.ListTasksResponse.tasks:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 13: mojodex.scheduler.control.v1.ListTasksResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	4,  // 14: mojodex.scheduler.control.v1.GetTaskResponse.task:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 15: mojodex.scheduler.control.v1.GetTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	1,  // 16: mojodex.scheduler.control.v1.TriggerTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	4,  // 17: mojodex.scheduler.control.v1.TaskControlResponse.task:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 18: mojodex.scheduler.control.v1.TaskControlResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	1,  // 19: mojodex.scheduler.control.v1.ReloadResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	5,  // 12: mojodex.scheduler.control.v1.Task.spec:type_name -> mojodex.scheduler.control.v1.TaskSpec
+	19, // 13: mojodex.scheduler.control.v1.Task.upcoming:type_name -> google.protobuf.Timestamp
+	20, // 14: mojodex.scheduler.control.v1.TaskSpec.every:type_name -> google.protobuf.Duration
+	20, // 15: mojodex.scheduler.control.v1.TaskSpec.misfire_grace:type_name -> google.protobuf.Duration
+	20, // 16: mojodex.scheduler.control.v1.TaskSpec.jitter_delay:type_name -> google.protobuf.Duration
+	20, // 17: mojodex.scheduler.control.v1.TaskSpec.jitter:type_name -> google.protobuf.Duration
+	20, // 18: mojodex.scheduler.control.v1.TaskSpec.timeout:type_name -> google.protobuf.Duration
+	20, // 19: mojodex.scheduler.control.v1.TaskSpec.run_timeout:type_name -> google.protobuf.Duration
+	18, // 20: mojodex.scheduler.control.v1.TaskSpec.query:type_name -> mojodex.scheduler.control.v1.TaskSpec.QueryEntry
+	6,  // 21: mojodex.scheduler.control.v1.TaskSpec.paginate:type_name -> mojodex.scheduler.control.v1.Pagination
+	4,  // 22: mojodex.scheduler.control.v1.ListTasksResponse.tasks:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 23: mojodex.scheduler.control.v1.ListTasksResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	4,  // 24: mojodex.scheduler.control.v1.GetTaskResponse.task:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 25: mojodex.scheduler.control.v1.GetTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	1,  // 26: mojodex.scheduler.control.v1.TriggerTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	4,  // 27: mojodex.scheduler.control.v1.TaskControlResponse.task:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 28: mojodex.scheduler.control.v1.TaskControlResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	1,  // 29: mojodex.scheduler.control.v1.ReloadResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_mojodex_scheduler_control_v1_control_proto_init() }
@@ -1264,7 +1654,7 @@ func file_mojodex_scheduler_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mojodex_scheduler_control_v1_control_proto_rawDesc), len(file_mojodex_scheduler_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

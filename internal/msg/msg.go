@@ -65,6 +65,8 @@ type Gate struct {
 type Status struct {
 	// Reply receives the answer; it must have room for one value.
 	Reply chan<- task.Status
+	// Upcoming asks for this many next fires too (0: none).
+	Upcoming int
 }
 
 // Idle reports to the parent, after Drain, that no run is in progress.
