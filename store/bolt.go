@@ -811,8 +811,9 @@ func clearResults(batch *Batch) {
 		batch.Anchors[i].Stored = time.Time{}
 	}
 	for i := range batch.Claims {
-		batch.Claims[i].Won = false
+		batch.Claims[i].Won, batch.Claims[i].Refused = false, ""
 	}
+	batch.RunsFenced = nil
 }
 
 // zeroProgress is the value of a slot just claimed. Never modified.
@@ -866,8 +867,9 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 			return err
 		}
 		slot := nanos(c.Slot)
-		c.Won = p.rec.last == 0 || slot > p.rec.last
+		c.Won, c.Refused = p.rec.last == 0 || slot > p.rec.last, ""
 		if !c.Won {
+			c.Refused = RefusedClaimed
 			continue
 		}
 		p.rec.last, p.dirty = slot, true

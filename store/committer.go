@@ -211,10 +211,17 @@ func (c *Committer) commit(queue []pending) {
 	}
 	c.record(CommitStats{Batches: len(queue), Writes: merged.Len(), Duration: time.Since(start), Err: err})
 	if len(queue) > 1 && err == nil {
-		anchors, claims := merged.Anchors, merged.Claims
+		anchors, claims, checkpoints := merged.Anchors, merged.Claims, merged.Checkpoints
+		fenced := merged.RunsFenced
 		for _, p := range queue {
 			anchors = anchors[copy(p.b.Anchors, anchors):]
 			claims = claims[copy(p.b.Claims, claims):]
+			checkpoints = checkpoints[copy(p.b.Checkpoints, checkpoints):]
+			if n := len(p.b.Runs); fenced != nil && n > 0 {
+				p.b.RunsFenced = fenced[:n:n]
+				fenced = fenced[n:]
+			}
+			p.b.Now = merged.Now
 		}
 	}
 	for _, p := range queue {

@@ -21,6 +21,8 @@ import (
 type Memory struct {
 	shards [memShards]memShard
 	closed atomic.Bool
+	// shared turns on the rules of a Shared store (SharedMemory).
+	shared *sharedState
 }
 
 // memShards is the number of shards of a Memory store.
@@ -253,6 +255,10 @@ func (m *Memory) commit(b *Batch) error {
 	if m.closed.Load() {
 		return fmt.Errorf("commit: %w", ErrClosed)
 	}
+	if m.shared != nil {
+		m.shared.mu.Lock() // a shared store's batch also reads the task set version
+		defer m.shared.mu.Unlock()
+	}
 	if name, ok := b.oneTask(); ok {
 		sh := &m.shards[shard(name)]
 		sh.mu.Lock()
@@ -268,29 +274,64 @@ func (m *Memory) commit(b *Batch) error {
 		}
 		a.Stored = fromNanos(st.anchor)
 	}
+	now := time.Now()
 	for i := range b.Claims {
 		c := &b.Claims[i]
 		st := m.task(c.Task)
 		slot := nanos(c.Slot)
-		c.Won = st.last == 0 || slot > st.last
-		if c.Won {
+		c.Won, c.Refused = false, ""
+		switch {
+		case m.shared != nil && m.shared.stale(c.Version):
+			c.Refused = RefusedStale
+		case m.shared != nil && dueOf(c).After(now.Add(EarlyTolerance)):
+			c.Refused = RefusedEarly
+		case st.last != 0 && slot <= st.last:
+			c.Refused = RefusedClaimed
+		default:
+			c.Won = true
 			st.last = slot
-			st.inProgress = append(st.inProgress, InProgress{Slot: fromNanos(slot)})
+			ip := InProgress{Slot: fromNanos(slot)}
+			if m.shared != nil {
+				ip.Owner, ip.Epoch = c.Owner, 1
+				if c.Lease > 0 {
+					ip.LeaseUntil = now.Add(c.Lease)
+				}
+			}
+			st.inProgress = append(st.inProgress, ip)
 		}
 	}
-	for _, c := range b.Checkpoints {
+	for i := range b.Checkpoints {
+		c := &b.Checkpoints[i]
+		c.Fenced = false
 		st := m.lookup(c.Task)
 		if st == nil {
 			continue
 		}
-		for i := range st.inProgress {
-			if st.inProgress[i].Slot.Equal(c.Slot) {
-				st.inProgress[i].Progress = c.Progress
+		for j := range st.inProgress {
+			ip := &st.inProgress[j]
+			if !ip.Slot.Equal(c.Slot) {
+				continue
 			}
+			if m.shared != nil && !holds(*ip, c.Owner, c.Epoch) {
+				c.Fenced = true
+				continue
+			}
+			ip.Progress = c.Progress
 		}
 	}
-	for _, r := range b.Runs {
+	b.RunsFenced = nil
+	for i, r := range b.Runs {
 		st := m.task(r.Task)
+		if m.shared != nil && !r.Manual && r.Epoch > 0 {
+			j := slices.IndexFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })
+			if j < 0 || !holds(st.inProgress[j], r.Replica, r.Epoch) {
+				if b.RunsFenced == nil {
+					b.RunsFenced = make([]bool, len(b.Runs))
+				}
+				b.RunsFenced[i] = true
+				continue
+			}
+		}
 		st.append(packRun(normalizeRun(r)))
 		if !r.Manual {
 			// In place: the backing array is kept for the next claim.
@@ -299,6 +340,12 @@ func (m *Memory) commit(b *Batch) error {
 	}
 	for _, p := range b.Pauses {
 		m.task(p.Task).paused = p.Paused
+	}
+	if m.shared != nil {
+		b.Now = now
+		if len(b.Pauses) > 0 {
+			m.shared.notify()
+		}
 	}
 	return nil
 }

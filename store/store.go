@@ -18,6 +18,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -104,6 +105,11 @@ type InProgress struct {
 	Slot time.Time
 	// Progress is the run's last checkpoint (zero before its first page).
 	Progress task.Progress
+	// Owner, Epoch and LeaseUntil say who holds the run and until when
+	// (Shared stores; empty, 0 and zero otherwise).
+	Owner      string
+	Epoch      int64
+	LeaseUntil time.Time
 }
 
 // Batch is a set of writes applied atomically by Store.Commit, in this
@@ -123,10 +129,20 @@ type Batch struct {
 	Checkpoints []Checkpoint
 	// Runs append finished runs to their task's history (keeping the last
 	// HistorySize). A run that is not Manual also ends its slot's time in
-	// progress.
+	// progress. On a Shared store, a run with an owner (Run.Replica) and an
+	// epoch (Run.Epoch > 0) is recorded only if that owner still holds the
+	// slot at that epoch; otherwise it is fenced: not recorded, and
+	// RunsFenced[i] is set.
 	Runs []task.Run
 	// Pauses store paused flags.
 	Pauses []Pause
+
+	// RunsFenced is a result: RunsFenced[i] is true when Runs[i] was fenced
+	// (nil when none was).
+	RunsFenced []bool
+	// Now is a result of Shared stores: the store's clock when the batch
+	// was applied (zero otherwise).
+	Now time.Time
 }
 
 // taskNames yields the task name of every write in b (with repeats).
@@ -191,15 +207,107 @@ type Claim struct {
 	// Task and Slot are the request (Slot must not be zero).
 	Task string
 	Slot time.Time
-	// Won is the result: true when the claim was won.
-	Won bool
+	// Due is when the slot fires (the slot plus the task's jitter; zero:
+	// the slot). A Shared store refuses a claim whose due time is ahead of
+	// its own clock (Refused = RefusedEarly), so that a replica whose clock
+	// runs ahead cannot fire early.
+	Due time.Time
+	// Owner names the replica claiming (empty for a single process). A won
+	// claim makes it the owner of the run, at epoch 1.
+	Owner string
+	// Lease is how long the run is the owner's without a renewal (Shared
+	// stores; zero: no lease).
+	Lease time.Duration
+	// Version is the task set version the claimer runs (0: unversioned). A
+	// Shared store refuses a claim from a version other than its current
+	// one (Refused = RefusedStale).
+	Version int64
+	// Won is the result: true when the claim was won; otherwise Refused
+	// says why.
+	Won     bool
+	Refused Refusal
 }
+
+// Refusal says why a claim was not won.
+type Refusal string
+
+// Refusals.
+const (
+	// RefusedClaimed: the slot is at or before the task's last claimed slot.
+	RefusedClaimed Refusal = "claimed"
+	// RefusedEarly: the slot is not due yet by the store's clock (Batch.Now).
+	RefusedEarly Refusal = "early"
+	// RefusedStale: the claimer runs another task set version than the
+	// store's current one.
+	RefusedStale Refusal = "stale"
+)
 
 // Checkpoint records how far the run of a claimed slot has got.
 type Checkpoint struct {
 	Task     string
 	Slot     time.Time
 	Progress task.Progress
+	// Owner and Epoch identify the run's holder (empty and 0 for a single
+	// process). A Shared store applies the checkpoint only if the run is
+	// still held by them; otherwise Fenced is set (the run was taken over).
+	Owner string
+	Epoch int64
+	// Fenced is the result: the write was refused.
+	Fenced bool
+}
+
+// Shared is implemented by a store that several replicas of the scheduler
+// share (PostgreSQL). Claims are the arbiter: every replica runs every task
+// and a slot fires where its claim was won. A won claim makes the claimer
+// the run's owner, with an epoch and a lease; the owner renews the lease
+// while the run goes on, and when it lapses (the owner died, stalled or was
+// cut off) another replica takes the run over with the next epoch and
+// resumes it from its checkpoint. The writes of a run carry its owner and
+// epoch and are refused (fenced) once it was taken over.
+type Shared interface {
+	Store
+	// Heartbeat records that the replica is alive, and returns the store's
+	// clock.
+	Heartbeat(r Replica) (time.Time, error)
+	// Replicas lists the replicas seen within the last maxAge, by name.
+	Replicas(maxAge time.Duration) ([]Replica, error)
+	// Renew extends to lease the leases of the runs owner holds, and
+	// reports per run whether it still holds it (false: taken over or
+	// recorded).
+	Renew(owner string, lease time.Duration, held []Held) ([]bool, error)
+	// TakeOver gives owner, with the next epoch and a fresh lease, at most
+	// limit runs of the named tasks whose lease has lapsed, and returns them
+	// with their checkpoints.
+	TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error)
+	// PublishTaskSet stores content as the new current task set if its hash
+	// differs from the current one's, and returns the current version.
+	PublishTaskSet(content []byte, hash string) (int64, error)
+	// TaskSet returns the current task set version and its content (0 and
+	// nil when none was published).
+	TaskSet() (int64, []byte, error)
+	// Changes returns a channel that receives a value whenever paused flags
+	// or the task set may have changed (a notification, a reconnection
+	// after which notifications may have been lost, and at least every
+	// poll interval). It is closed when ctx ends.
+	Changes(ctx context.Context) <-chan struct{}
+}
+
+// Replica describes a replica of the scheduler.
+type Replica struct {
+	// Name is the replica's name (MOJODEX_SCHEDULER_REPLICA).
+	Name string
+	// Started is when it started; Seen when its last heartbeat was stored.
+	Started, Seen time.Time
+	// Version is the task set version it runs.
+	Version int64
+}
+
+// Held is a run in progress as its owner holds it.
+type Held struct {
+	Task     string
+	Slot     time.Time
+	Epoch    int64
+	Progress task.Progress // set by TakeOver
 }
 
 // Pause stores a task's paused flag.

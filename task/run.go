@@ -134,6 +134,9 @@ type Run struct {
 	// Replica names the replica that finished the run (empty for a single
 	// process with a local store).
 	Replica string
+	// Epoch counts the owners the run had: 1, or more when it was taken
+	// over from a replica that died or stalled (0 when not tracked).
+	Epoch int64
 }
 
 // Progress is how far a run in progress has got: what a restart resumes it from.

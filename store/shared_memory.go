@@ -1,0 +1,219 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+)
+
+// EarlyTolerance is how far ahead of a Shared store's clock a claim's due
+// time may be and still be won: the claimer's timer and the store's clock
+// differ by that much in normal operation.
+const EarlyTolerance = 50 * time.Millisecond
+
+// SharedMemory is an in-memory Shared store: several supervisors in one
+// process (tests, simulations) can share it as replicas share a database.
+// Its clock is the process's.
+type SharedMemory struct {
+	*Memory
+}
+
+var _ Shared = (*SharedMemory)(nil)
+
+// NewSharedMemory returns an empty in-memory Shared store.
+func NewSharedMemory() *SharedMemory {
+	m := NewMemory()
+	m.shared = &sharedState{replicas: make(map[string]Replica)}
+	return &SharedMemory{Memory: m}
+}
+
+// CommitsInline reports false: a shared store's commit stands for a round
+// trip, so batches are grouped as they are for a database.
+func (s *SharedMemory) CommitsInline() bool { return false }
+
+// sharedState is what a shared store holds besides the tasks' state.
+type sharedState struct {
+	mu       sync.Mutex
+	version  int64
+	hash     string
+	content  []byte
+	replicas map[string]Replica
+	watchers []chan struct{}
+}
+
+// stale reports whether a claim from version must be refused. Called with
+// mu held.
+func (s *sharedState) stale(version int64) bool {
+	return version != 0 && s.version != 0 && version != s.version
+}
+
+// notify wakes every watcher (non-blocking). Called with mu held.
+func (s *sharedState) notify() {
+	for _, w := range s.watchers {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// dueOf is a claim's due time (its slot when none is given).
+func dueOf(c *Claim) time.Time {
+	if c.Due.IsZero() {
+		return c.Slot
+	}
+	return c.Due
+}
+
+// holds reports whether owner holds the run in progress ip at epoch.
+func holds(ip InProgress, owner string, epoch int64) bool {
+	return ip.Owner == owner && ip.Epoch == epoch
+}
+
+// Heartbeat implements Shared.
+func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
+	now := time.Now()
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if old, ok := sh.replicas[r.Name]; ok && r.Started.IsZero() {
+		r.Started = old.Started
+	}
+	r.Seen = now
+	sh.replicas[r.Name] = r
+	return now, nil
+}
+
+// Replicas implements Shared.
+func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
+	now := time.Now()
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var out []Replica
+	for _, r := range sh.replicas {
+		if now.Sub(r.Seen) <= maxAge {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b Replica) int { return compareStrings(a.Name, b.Name) })
+	return out, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// Renew implements Shared.
+func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]bool, error) {
+	now := time.Now()
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	out := make([]bool, len(held))
+	names := func(yield func(string) bool) {
+		for _, h := range held {
+			if !yield(h.Task) {
+				return
+			}
+		}
+	}
+	defer s.lockFor(names)()
+	for i, h := range held {
+		st := s.lookup(h.Task)
+		if st == nil {
+			continue
+		}
+		for j := range st.inProgress {
+			ip := &st.inProgress[j]
+			if ip.Slot.Equal(h.Slot) && holds(*ip, owner, h.Epoch) {
+				ip.LeaseUntil = now.Add(lease)
+				out[i] = true
+			}
+		}
+	}
+	return out, nil
+}
+
+// TakeOver implements Shared.
+func (s *SharedMemory) TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error) {
+	now := time.Now()
+	s.shared.mu.Lock()
+	defer s.shared.mu.Unlock()
+	defer s.lockFor(slices.Values(tasks))()
+	var out []Held
+	for _, name := range tasks {
+		st := s.lookup(name)
+		if st == nil {
+			continue
+		}
+		for j := range st.inProgress {
+			ip := &st.inProgress[j]
+			if len(out) >= limit || ip.LeaseUntil.IsZero() || ip.LeaseUntil.After(now) {
+				continue
+			}
+			ip.Owner, ip.Epoch, ip.LeaseUntil = owner, ip.Epoch+1, now.Add(lease)
+			out = append(out, Held{Task: name, Slot: ip.Slot, Epoch: ip.Epoch, Progress: ip.Progress})
+		}
+	}
+	return out, nil
+}
+
+// PublishTaskSet implements Shared.
+func (s *SharedMemory) PublishTaskSet(content []byte, hash string) (int64, error) {
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if hash != sh.hash {
+		sh.version++
+		sh.hash, sh.content = hash, slices.Clone(content)
+		sh.notify()
+	}
+	return sh.version, nil
+}
+
+// TaskSet implements Shared.
+func (s *SharedMemory) TaskSet() (int64, []byte, error) {
+	sh := s.shared
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return sh.version, slices.Clone(sh.content), nil
+}
+
+// Changes implements Shared: a notification after every commit of paused
+// flags and every new task set.
+func (s *SharedMemory) Changes(ctx context.Context) <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	sh := s.shared
+	sh.mu.Lock()
+	sh.watchers = append(sh.watchers, ch)
+	sh.mu.Unlock()
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		defer func() {
+			sh.mu.Lock()
+			sh.watchers = slices.DeleteFunc(sh.watchers, func(c chan struct{}) bool { return c == ch })
+			sh.mu.Unlock()
+		}()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				select {
+				case out <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out
+}
