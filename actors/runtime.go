@@ -228,10 +228,10 @@ func (rt *Runtime) checkpoint(name string, slot time.Time, p task.Progress) {
 // nopObserver is the Observer when none is set.
 type nopObserver struct{}
 
-func (nopObserver) Fired(string, time.Time, time.Duration)  {}
+func (nopObserver) Fired(string, time.Time, time.Duration)     {}
 func (nopObserver) Skipped(string, time.Time, task.SkipReason) {}
-func (nopObserver) Missed(string, int)                        {}
-func (nopObserver) RunFinished(task.Run)                      {}
+func (nopObserver) Missed(string, int)                         {}
+func (nopObserver) RunFinished(task.Run)                       {}
 
 // jobPool runs in-process jobs on a fixed set of goroutines, in order, with
 // a bounded queue.

@@ -24,8 +24,8 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/config"
-	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/mojodex/mojodex-scheduler/internal/safetext"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
 )
 

@@ -29,7 +29,7 @@ type onceCmd struct {
 // collector gathers the manual runs for the once command.
 type collector struct{ done chan task.Run }
 
-func (c collector) Fired(string, time.Time, time.Duration)      {}
+func (c collector) Fired(string, time.Time, time.Duration)     {}
 func (c collector) Skipped(string, time.Time, task.SkipReason) {}
 func (c collector) Missed(string, int)                         {}
 func (c collector) RunFinished(rec task.Run) {

@@ -8,16 +8,16 @@ import (
 
 func TestEscape(t *testing.T) {
 	for in, want := range map[string]string{
-		"plain text":                        "plain text",
-		"café ✓ 日本":                        "café ✓ 日本",
-		"two\nlines":                        `two\nlines`,
-		"\x1b[31mred\x1b[0m":                `\x1b[31mred\x1b[0m`,
-		"cr\rreturn\ttab":                   `cr\rreturn\ttab`,
-		"back\\slash":                       `back\\slash`,
-		"bad \xff byte":                     `bad \xff byte`,
-		"nel\u0085 ls\u2028":                `nel\u0085 ls\u2028`,
+		"plain text":                         "plain text",
+		"café ✓ 日本":                          "café ✓ 日本",
+		"two\nlines":                         `two\nlines`,
+		"\x1b[31mred\x1b[0m":                 `\x1b[31mred\x1b[0m`,
+		"cr\rreturn\ttab":                    `cr\rreturn\ttab`,
+		"back\\slash":                        `back\\slash`,
+		"bad \xff byte":                      `bad \xff byte`,
+		"nel\u0085 ls\u2028":                 `nel\u0085 ls\u2028`,
 		"{\"level\":\"error\"}\n{\"forged\"": `{"level":"error"}\n{"forged"`,
-		"del\x7f":                           `del\x7f`,
+		"del\x7f":                            `del\x7f`,
 	} {
 		if got := Escape(in); got != want {
 			t.Errorf("Escape(%q) = %q, want %q", in, got, want)

@@ -23,14 +23,14 @@ import (
 type Service[T any] struct {
 	deliver func(due []T)
 
-	mu      sync.Mutex
-	buckets map[int64][]T // entries by due instant (unix nanoseconds)
+	mu       sync.Mutex
+	buckets  map[int64][]T // entries by due instant (unix nanoseconds)
 	instants instantHeap
-	pending int
-	wake    chan struct{}
-	stop    chan struct{}
-	done    chan struct{}
-	stopped bool
+	pending  int
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopped  bool
 }
 
 // New starts a service that calls deliver, on its own goroutine, with every
