@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
@@ -33,7 +34,11 @@ type run struct {
 	next     time.Time // the task's next fire when the run started (for the log)
 	manual   bool
 	resumed  bool
+	epoch    int64 // 1, or more for a run taken over; 0 for a manual run
 	ctx      runCtx
+	// leaseValid is when this replica stops counting on the run's lease
+	// (unix nanoseconds; 0 without a shared store). The keeper moves it.
+	leaseValid atomic.Int64
 
 	mu       sync.Mutex
 	progress task.Progress
@@ -65,7 +70,7 @@ func (r *run) Progress(p task.Progress, status int) {
 	r.progress, r.status = p, status
 	r.mu.Unlock()
 	if !r.manual {
-		r.rt.checkpoint(r.name, r.slot, p)
+		r.rt.checkpoint(r, p)
 	}
 }
 
@@ -119,7 +124,7 @@ func (r *run) finish(outcome task.Outcome, reason task.SkipReason, progress *tas
 	rec := task.Run{
 		Task: r.name, Slot: r.slot, Manual: r.manual, Resumed: r.resumed, Start: r.start,
 		Duration: now.Sub(r.start), Outcome: outcome, Reason: reason,
-		Pages: r.progress.Pages, Items: r.progress.Items, Status: r.status, Replica: r.rt.cfg.Replica,
+		Pages: r.progress.Pages, Items: r.progress.Items, Status: r.status, Replica: r.rt.cfg.Replica, Epoch: r.epoch,
 	}
 	if !r.manual && !r.resumed {
 		rec.Lateness = max(0, r.start.Sub(r.due))
@@ -131,6 +136,7 @@ func (r *run) finish(outcome task.Outcome, reason task.SkipReason, progress *tas
 	notify := r.notify
 	r.mu.Unlock()
 	r.ctx.end(context.Canceled)
+	r.rt.release(r)
 	r.rt.finished(rec, r.next, err)
 	if notify {
 		r.rt.engine.Send(r.owner, runDone{run: r})
@@ -152,6 +158,7 @@ func (r *run) abandon() bool {
 		Pages: r.progress.Pages, Items: r.progress.Items, Status: r.status, Err: "interrupted by the shutdown"}
 	r.mu.Unlock()
 	r.ctx.end(context.Canceled)
+	r.rt.release(r)
 	return true
 }
 
@@ -181,32 +188,44 @@ func (r *run) running() task.Running {
 	return task.Running{Slot: r.slot, Start: r.start, Manual: r.manual, Resumed: r.resumed, Progress: r.progress, Deadline: r.deadline}
 }
 
-// finished logs, counts and records a run that has just ended.
+// finished records a run that has just ended, then logs it and tells the
+// observer: once, where it is recorded. A record refused because another
+// replica took the run over is reported by that replica; with a shared
+// store, a record that could not be stored is not reported either (the
+// run will be taken over and recorded elsewhere); on a single process it
+// is reported, and the error logged.
 func (rt *Runtime) finished(rec task.Run, next time.Time, err error) {
-	ev := rt.log.Info()
-	if rec.Outcome == task.OutcomeFailed {
-		ev = rt.log.Error().Err(err)
-	} else if rec.Outcome == task.OutcomeSkipped {
-		ev = rt.log.Warn().Str("reason", string(rec.Reason))
-	}
-	ev = ev.Str("task", rec.Task).Time("slot", rec.Slot).Str("outcome", string(rec.Outcome)).
-		Int("pages", rec.Pages).Int("items", rec.Items).Float64("duration_s", rec.Duration.Seconds())
-	if rec.Status != 0 {
-		ev = ev.Int("status", rec.Status)
-	}
-	if rec.Manual {
-		ev = ev.Bool("manual", true)
-	}
-	if rec.Resumed {
-		ev = ev.Bool("resumed", true)
-	}
-	if !next.IsZero() {
-		ev = ev.Time("next", next)
-	}
-	ev.Msg("run finished")
-	rt.obs.RunFinished(rec)
-	rt.record(rec)
+	rt.record(rec, func(stored bool) {
+		ev := rt.log.Info()
+		if rec.Outcome == task.OutcomeFailed {
+			ev = rt.log.Error().Err(err)
+		} else if rec.Outcome == task.OutcomeSkipped {
+			ev = rt.log.Warn().Str("reason", string(rec.Reason))
+		}
+		ev = ev.Str("task", rec.Task).Time("slot", rec.Slot).Str("outcome", string(rec.Outcome)).
+			Int("pages", rec.Pages).Int("items", rec.Items).Float64("duration_s", rec.Duration.Seconds())
+		if rec.Status != 0 {
+			ev = ev.Int("status", rec.Status)
+		}
+		if rec.Manual {
+			ev = ev.Bool("manual", true)
+		}
+		if rec.Resumed {
+			ev = ev.Bool("resumed", true)
+		}
+		if rec.Epoch > 1 {
+			ev = ev.Int64("epoch", rec.Epoch)
+		}
+		if !next.IsZero() {
+			ev = ev.Time("next", next)
+		}
+		ev.Msg("run finished")
+		rt.obs.RunFinished(rec)
+	})
 }
 
 // errDeadline is the error of a run that outlived its deadline.
 var errDeadline = errors.New("deadline exceeded")
+
+// errLost ends the context of a run whose lease this replica lost.
+var errLost = errors.New("the run was taken over by another replica")

@@ -59,8 +59,19 @@ type RuntimeConfig struct {
 	// (default DefaultJobWorkers); JobQueue bounds the jobs waiting for one
 	// (default DefaultJobQueue).
 	JobWorkers, JobQueue int
-	// Replica names this process in run records (empty for a single one).
+	// Replica names this process in run records and claims (empty for a
+	// single process).
 	Replica string
+	// Shared, when not nil, is the store shared with other replicas (the
+	// Committer's store): claims carry this replica's name, a lease and
+	// the task set version, the runtime renews the leases of its runs and
+	// takes over the runs of replicas whose lease lapsed. Lease, Renew and
+	// ReaperInterval are then required.
+	Shared         store.Shared
+	Lease, Renew   time.Duration
+	ReaperInterval time.Duration
+	// ReplicaObserver, if not nil, receives the replica events.
+	ReplicaObserver ReplicaObserver
 	// Logger receives the actors' events.
 	Logger zerolog.Logger
 	// Observer, if not nil, receives every run event.
@@ -81,6 +92,15 @@ type Runtime struct {
 	// storeDown is set while claims fail, so that an outage is logged once
 	// rather than once per fire.
 	storeDown atomic.Bool
+
+	// Replicas (see replica.go).
+	robs    ReplicaObserver
+	version atomic.Int64
+	started time.Time
+	held    holdings
+	names   registry
+	stop    chan struct{}
+	loops   sync.WaitGroup
 }
 
 // NewRuntime starts a runtime: its timer service and its job workers.
@@ -98,15 +118,40 @@ func NewRuntime(cfg RuntimeConfig) (*Runtime, error) {
 	if rt.obs == nil {
 		rt.obs = nopObserver{}
 	}
+	rt.robs = cfg.ReplicaObserver
+	if rt.robs == nil {
+		rt.robs = nopReplicaObserver{}
+	}
+	if cfg.Shared != nil && (cfg.Lease <= 0 || cfg.Renew <= 0 || cfg.ReaperInterval <= 0 || cfg.Renew >= cfg.Lease) {
+		return nil, fmt.Errorf("actors: a shared store needs a lease (%s) longer than its renewal (%s), and a reaper interval (%s)", cfg.Lease, cfg.Renew, cfg.ReaperInterval)
+	}
+	rt.started = time.Now()
+	rt.stop = make(chan struct{})
 	rt.timers = timers.New(rt.deliver)
 	rt.jobs = newJobPool(cfg.JobWorkers, cfg.JobQueue, rt.log)
+	if cfg.Shared != nil {
+		rt.replicaLoops(rt.stop, &rt.loops)
+	}
 	return rt, nil
 }
+
+// SetVersion sets the task set version this replica runs (claims from
+// another version than the shared store's current one are refused).
+func (rt *Runtime) SetVersion(v int64) { rt.version.Store(v) }
+
+// Shared reports whether the runtime's store is shared with other replicas.
+func (rt *Runtime) Shared() bool { return rt.cfg.Shared != nil }
 
 // Stop stops the timer service and the job workers (cancelling the jobs
 // still running and waiting up to wait for them). Stopping twice is not an
 // error.
 func (rt *Runtime) Stop(wait time.Duration) {
+	select {
+	case <-rt.stop:
+	default:
+		close(rt.stop)
+	}
+	rt.loops.Wait()
 	rt.timers.Stop()
 	rt.jobs.stop(wait)
 }
@@ -134,22 +179,24 @@ type alarmEntry struct {
 	alarm *alarm
 	seq   uint64
 	slot  time.Time
+	due   time.Time
 }
 
 // fire is the one message a task actor gets per scheduled fire: its slot,
-// already claimed (won), refused (not won) or not recordable (err).
+// already claimed (won), refused (why), or not recordable (err).
 type fire struct {
-	seq  uint64
-	slot time.Time
-	won  bool
-	err  error
+	seq     uint64
+	slot    time.Time
+	won     bool
+	refused store.Refusal
+	err     error
 }
 
 // arm makes the timer service deliver slot to a at instant due, and
 // returns the arming's sequence number.
 func (rt *Runtime) arm(a *alarm, slot, due time.Time) uint64 {
 	seq := a.seq.Add(1)
-	rt.timers.At(due, alarmEntry{alarm: a, seq: seq, slot: slot})
+	rt.timers.At(due, alarmEntry{alarm: a, seq: seq, slot: slot, due: due})
 	return seq
 }
 
@@ -174,21 +221,54 @@ func (rt *Runtime) deliver(due []alarmEntry) {
 }
 
 // claim claims the slots of entries in one batch and sends each actor its
-// fire once the batch is committed.
+// fire once the batch is committed. With a shared store a claim refused
+// as early (this replica's clock runs ahead of the store's) is tried again
+// when the store's clock reaches its due time, without a fire.
 func (rt *Runtime) claim(entries []alarmEntry) {
 	b := &store.Batch{Claims: make([]store.Claim, len(entries))}
+	shared := rt.cfg.Shared != nil
+	version := rt.version.Load()
 	for i, e := range entries {
-		b.Claims[i] = store.Claim{Task: e.alarm.name, Slot: e.slot}
+		c := store.Claim{Task: e.alarm.name, Slot: e.slot}
+		if shared {
+			c.Due, c.Owner, c.Lease, c.Version = e.due, rt.cfg.Replica, rt.cfg.Lease, version
+		}
+		b.Claims[i] = c
 	}
 	rt.cfg.Committer.Submit(b, func(err error) {
 		rt.noteStore(err)
+		var won, claimed, early, stale int
+		now := time.Now()
 		for i, e := range entries {
+			c := &b.Claims[i]
+			if err == nil && c.Refused == store.RefusedEarly {
+				early++
+				wait := max(c.Due.Sub(b.Now), store.EarlyTolerance) // by the store's clock
+				rt.timers.At(now.Add(wait), e)
+				continue
+			}
+			switch {
+			case err != nil:
+			case c.Won:
+				won++
+			case c.Refused == store.RefusedStale:
+				stale++
+			default:
+				claimed++
+			}
 			f := &fire{}
 			if e.seq != 0 {
 				f = &e.alarm.fired
 			}
-			*f = fire{seq: e.seq, slot: e.slot, won: err == nil && b.Claims[i].Won, err: err}
+			*f = fire{seq: e.seq, slot: e.slot, won: err == nil && c.Won, refused: c.Refused, err: err}
 			rt.engine.Send(e.alarm.pid, f)
+		}
+		if shared {
+			failed := 0
+			if err != nil {
+				failed = len(entries)
+			}
+			rt.robs.Claims(won, claimed, early, stale, failed)
 		}
 	})
 }
@@ -206,21 +286,49 @@ func (rt *Runtime) noteStore(err error) {
 	}
 }
 
-// record stores a finished run (asynchronously, grouped with others).
-func (rt *Runtime) record(rec task.Run) {
-	rt.cfg.Committer.Submit(&store.Batch{Runs: []task.Run{rec}}, func(err error) {
-		if err != nil {
+// record stores a finished run (asynchronously, grouped with others) and
+// calls report, if not nil, unless the record was fenced (another replica
+// took the run over and records it) or, with a shared store, could not be
+// stored (the run will be taken over).
+func (rt *Runtime) record(rec task.Run, report func(stored bool)) {
+	b := &store.Batch{Runs: []task.Run{rec}}
+	rt.cfg.Committer.Submit(b, func(err error) {
+		switch {
+		case err != nil && rt.cfg.Shared != nil:
+			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
+				Msg("state store: the run ended but cannot be recorded; once its lease lapses another replica (or this one) takes it over")
+			return
+		case err != nil:
 			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
 				Msg("state store: cannot record the run; a restart will run its slot again")
+		case len(b.RunsFenced) > 0 && b.RunsFenced[0]:
+			rt.robs.Fenced("run")
+			rt.log.Warn().Str("task", rec.Task).Time("slot", rec.Slot).Int64("epoch", rec.Epoch).
+				Msg("the run's record was refused: another replica took the run over and records it")
+			return
+		}
+		if report != nil {
+			report(err == nil)
 		}
 	})
 }
 
-// checkpoint stores the progress of a run in progress.
-func (rt *Runtime) checkpoint(name string, slot time.Time, p task.Progress) {
-	rt.cfg.Committer.Submit(&store.Batch{Checkpoints: []store.Checkpoint{{Task: name, Slot: slot, Progress: p}}}, func(err error) {
-		if err != nil {
-			rt.log.Error().Str("task", name).Time("slot", slot).Err(err).Msg("state store: cannot save the run's checkpoint")
+// checkpoint stores the progress of a run in progress; a checkpoint
+// refused because another replica took the run over drops the run here.
+func (rt *Runtime) checkpoint(r *run, p task.Progress) {
+	c := store.Checkpoint{Task: r.name, Slot: r.slot, Progress: p}
+	if rt.cfg.Shared != nil {
+		c.Owner, c.Epoch = rt.cfg.Replica, r.epoch
+	}
+	b := &store.Batch{Checkpoints: []store.Checkpoint{c}}
+	rt.cfg.Committer.Submit(b, func(err error) {
+		switch {
+		case err != nil:
+			rt.log.Error().Str("task", r.name).Time("slot", r.slot).Err(err).Msg("state store: cannot save the run's checkpoint")
+		case b.Checkpoints[0].Fenced:
+			if r.lose("its checkpoint was refused: another replica took it over") {
+				rt.robs.Fenced("checkpoint")
+			}
 		}
 	})
 }

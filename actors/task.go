@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -123,9 +124,7 @@ type taskActor struct {
 // otherwise have to grow on every fire).
 func (t *taskActor) Receive(c *actor.Context) {
 	if t.crashed {
-		if _, ok := c.Message().(actor.Stopped); ok {
-			t.onStopped()
-		}
+		t.receiveCrashed(c)
 		return
 	}
 	defer t.guard()
@@ -136,6 +135,27 @@ func (t *taskActor) Receive(c *actor.Context) {
 	}
 	if t.receiveOther(c) {
 		t.settle()
+	}
+}
+
+// errCrashed answers the requests a crashed actor gets before it is stopped.
+var errCrashed = errors.New("the task crashed and is being restarted")
+
+// receiveCrashed is Receive once the actor has crashed: it does nothing but
+// answer requests (so that no asker waits for its timeout) until it is
+// stopped.
+func (t *taskActor) receiveCrashed(c *actor.Context) {
+	switch m := c.Message().(type) {
+	case actor.Stopped:
+		t.onStopped()
+	case msg.Status:
+		m.Reply <- task.Status{Name: t.name, Gate: t.cfg.Spec.EnabledIf, State: task.StateRestarting}
+	case msg.Trigger:
+		m.Reply <- msg.TriggerResult{Err: errCrashed}
+	case msg.Pause:
+		m.Reply <- errCrashed
+	case msg.Resume:
+		m.Reply <- errCrashed
 	}
 }
 
@@ -183,6 +203,11 @@ func (t *taskActor) receiveOther(c *actor.Context) bool {
 	case msg.Retire:
 		t.retired = m.Reason
 		t.disarm()
+	case msg.TakeOver:
+		t.collect()
+		t.onTakeOver(m)
+	case msg.SyncPaused:
+		t.onSyncPaused(m.Paused)
 	case actor.Started:
 		t.onStarted(c)
 	case actor.Stopped:
@@ -228,6 +253,9 @@ func (t *taskActor) guard() {
 func (t *taskActor) onStarted(c *actor.Context) {
 	t.self, t.parent = c.PID(), c.Parent()
 	t.alarm = &alarm{pid: t.self, name: t.name}
+	if t.rt.Shared() {
+		t.rt.names.put(t.alarm) // the reaper hands this actor the runs it takes over
+	}
 	st := t.cfg.Stored
 	t.paused = st.Paused
 	t.last = st.Last
@@ -239,8 +267,12 @@ func (t *taskActor) onStarted(c *actor.Context) {
 		return
 	}
 	now := time.Now()
-	for _, ip := range st.InProgress {
-		t.resume(ip, now)
+	if !t.rt.Shared() {
+		// With a shared store, runs left in progress are resumed through
+		// the reaper, once their owner's lease has lapsed.
+		for _, ip := range st.InProgress {
+			t.resume(ip, now)
+		}
 	}
 	var catchUp time.Time
 	if !st.LastSlot.IsZero() {
@@ -286,7 +318,16 @@ func (t *taskActor) resume(ip store.InProgress, now time.Time) {
 	}
 	t.rt.log.Info().Str("task", t.name).Time("slot", ip.Slot).Int("pages_done", ip.Progress.Pages).Int("offset", from.Offset).
 		Msg("resuming a run left in progress by the previous process")
-	t.launch(ip.Slot, false, true, from, now)
+	t.launch(ip.Slot, false, true, from, 1, now)
+}
+
+// onTakeOver resumes a run this replica took over (see resume).
+func (t *taskActor) onTakeOver(m msg.TakeOver) {
+	var from task.Progress
+	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset {
+		from = m.Progress
+	}
+	t.launch(m.Slot, false, true, from, m.Epoch, time.Now())
 }
 
 // firstSlot is the slot to arm at start or on resume: the first whose fire
@@ -355,12 +396,41 @@ func (t *taskActor) onFire(f *fire, now time.Time) {
 	switch {
 	case f.err != nil:
 		t.rt.obs.Skipped(t.name, f.slot, task.SkipStore)
+		t.retryAfterStoreError(f.slot, now)
+	case f.refused == store.RefusedStale:
+		t.rt.log.Warn().Str("task", t.name).Time("slot", f.slot).Int64("version", t.rt.version.Load()).
+			Msg("not firing: this replica runs an older task set than the shared store's current one")
+		t.rt.obs.Skipped(t.name, f.slot, task.SkipStale)
 	case !f.won:
-		t.rt.log.Warn().Str("task", t.name).Time("slot", f.slot).Msg("slot already claimed; not firing it again")
+		if t.rt.Shared() {
+			// Another replica won it: the normal case with replicas.
+			t.rt.log.Debug().Str("task", t.name).Time("slot", f.slot).Msg("slot claimed by another replica")
+		} else {
+			t.rt.log.Warn().Str("task", t.name).Time("slot", f.slot).Msg("slot already claimed; not firing it again")
+		}
 		t.rt.obs.Skipped(t.name, f.slot, task.SkipClaimed)
 	default:
 		t.start(f.slot, false, true, now)
 	}
+}
+
+// storeRetry is how long after a failed claim a misfire: once task tries
+// its slot again.
+const storeRetry = time.Second
+
+// retryAfterStoreError applies the misfire policy to a slot whose claim
+// failed (the store was unreachable): a misfire: once task tries it again
+// until the store answers or its next slot comes (then it is missed); the
+// others miss it.
+func (t *taskActor) retryAfterStoreError(slot, now time.Time) {
+	spec := t.cfg.Spec
+	retryAt := now.Add(storeRetry)
+	if spec.Misfire != task.MisfireOnce || (spec.MisfireGrace > 0 && retryAt.Sub(slot) > spec.MisfireGrace) ||
+		(!t.armed.IsZero() && !retryAt.Before(t.armed.Add(t.jitter))) {
+		t.rt.obs.Missed(t.name, 1)
+		return
+	}
+	t.rt.timers.At(retryAt, alarmEntry{alarm: t.alarm, slot: slot, due: slot.Add(t.jitter)})
 }
 
 // stale handles a fire that lost its arming (paused, drained, retired
@@ -410,7 +480,11 @@ func (t *taskActor) start(slot time.Time, manual, claimed bool, now time.Time) (
 			return t.skip(slot, manual, claimed, task.SkipGated, now)
 		}
 	}
-	t.launch(slot, manual, false, task.Progress{}, now)
+	epoch := int64(1)
+	if manual {
+		epoch = 0
+	}
+	t.launch(slot, manual, false, task.Progress{}, epoch, now)
 	return true, ""
 }
 
@@ -432,19 +506,21 @@ func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipR
 		rec := task.Run{Task: t.name, Slot: slot, Manual: manual, Start: now, Outcome: task.OutcomeSkipped,
 			Reason: reason, Err: text, Replica: t.rt.cfg.Replica}
 		t.last = &rec
-		t.rt.obs.RunFinished(rec)
-		t.rt.record(rec)
+		t.rt.record(rec, func(bool) { t.rt.obs.RunFinished(rec) })
 	}
 	return false, reason
 }
 
 // launch starts a run and hands it to its executor.
-func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progress, now time.Time) {
+func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progress, epoch int64, now time.Time) {
 	spec := t.cfg.Spec
 	r := &run{
 		rt: t.rt, owner: t.self, name: t.name, job: spec.Job,
 		slot: slot, due: slot, start: now, deadline: now.Add(t.limit),
-		manual: manual, resumed: resumed, progress: from,
+		manual: manual, resumed: resumed, progress: from, epoch: epoch,
+	}
+	if t.rt.Shared() && !manual {
+		t.rt.hold(r, now)
 	}
 	r.ctx.deadline = r.deadline
 	if !manual {
@@ -476,7 +552,7 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 	}
 	t.rt.engine.Send(t.rt.cfg.API, &apiclient.RunRequest{
 		Task: t.name, Request: spec.Request, Paginate: spec.Paginate, Slot: slot, From: from,
-		Timeout: spec.Timeout, Deadline: r.deadline, Ctx: &r.ctx, Sink: r,
+		Timeout: spec.Timeout, Deadline: r.deadline, Ctx: &r.ctx, Sink: r, Lease: r,
 	})
 }
 
@@ -612,6 +688,23 @@ func (t *taskActor) onPause(reply chan<- error) {
 	t.persist(true, reply)
 }
 
+// onSyncPaused follows a pause or a resume made on another replica.
+func (t *taskActor) onSyncPaused(paused bool) {
+	switch {
+	case paused && !t.paused:
+		t.paused = true
+		t.disarm()
+		t.dropWaiting(task.SkipPaused)
+		t.rt.log.Info().Str("task", t.name).Msg("task paused (on another replica)")
+	case !paused && t.paused:
+		t.paused = false
+		if !t.cfg.Manual && !t.draining && t.retired == "" {
+			t.armSlot(t.firstSlot(time.Now()))
+		}
+		t.rt.log.Info().Str("task", t.name).Msg("task resumed (on another replica)")
+	}
+}
+
 func (t *taskActor) onResume(reply chan<- error) {
 	t.persist(false, reply)
 }
@@ -657,6 +750,9 @@ func (t *taskActor) onStopped() {
 	}()
 	t.disarm()
 	t.stopBackstop()
+	if t.alarm != nil {
+		t.rt.names.drop(t.alarm)
+	}
 	for _, r := range t.runs {
 		switch {
 		case t.retired != "":

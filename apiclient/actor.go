@@ -54,6 +54,7 @@ type apiRun struct {
 	retry    *time.Timer // the backoff before the next attempt, if sleeping
 	page     Request     // the request of the current page, built before each attempt
 	waitFrom time.Time   // when the run started waiting for a token (zero: not waiting)
+	parked   bool        // waiting for its lease to be renewed
 	stop     func()      // cancels the attempt in flight (nil when none)
 }
 
@@ -77,6 +78,9 @@ type apiActor struct {
 	waiting int
 	wakeAt  time.Time
 	wakeT   *time.Timer
+	// parked holds runs whose lease may have lapsed; they go back to their
+	// queue at the next wake-up.
+	parked  []*apiRun
 	crashed bool
 	stopped bool
 }
@@ -162,6 +166,7 @@ func (a *apiActor) Receive(c *actor.Context) {
 		if m.at.Equal(a.wakeAt) {
 			a.wakeAt = time.Time{}
 		}
+		a.unpark()
 	case Stats, *Stats:
 		st := Stats{InFlight: make(map[task.Service]int, len(a.lanes)), Waiting: a.waiting, Held: len(a.held)}
 		for _, l := range a.lanes {
@@ -238,6 +243,12 @@ func (a *apiActor) dispatch() {
 				started = true
 				continue
 			}
+			if r.req.Lease != nil && !r.req.Lease.Valid(now) {
+				a.pop(l)
+				a.park(r, now)
+				started = true
+				continue
+			}
 			if d := a.client.reserveToken(now); d > 0 {
 				if r.waitFrom.IsZero() {
 					r.waitFrom = now
@@ -252,6 +263,29 @@ func (a *apiActor) dispatch() {
 		}
 		if !started {
 			return
+		}
+	}
+}
+
+// leaseRecheck is how often a run whose lease may have lapsed is looked at
+// again.
+const leaseRecheck = time.Second
+
+// park sets aside a run whose lease may have lapsed.
+func (a *apiActor) park(r *apiRun, now time.Time) {
+	r.parked = true
+	a.parked = append(a.parked, r)
+	a.armWake(now.Add(leaseRecheck))
+}
+
+// unpark puts the parked runs back in their queues.
+func (a *apiActor) unpark() {
+	parked := a.parked
+	a.parked = nil
+	for _, r := range parked {
+		r.parked = false
+		if _, ok := a.held[r]; ok {
+			a.enqueue(r)
 		}
 	}
 }

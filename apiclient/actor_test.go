@@ -234,6 +234,7 @@ func TestActorHungServiceDoesNotStarveTheOther(t *testing.T) {
 		if d := time.Since(start); d != 0 {
 			t.Errorf("20 background runs took %s of virtual time while the backend hung; want no wait at all", d)
 		}
+		synctest.Wait() // every attempt launched has reached the transport
 		st := stats(t, e, api)
 		if st.InFlight[task.ServiceBackend] != 2 || st.InFlight[task.ServiceBackground] != 0 || st.Waiting != 4 {
 			t.Errorf("stats %+v: want the backend's 2 slots busy, 4 backend runs waiting", st)

@@ -36,6 +36,16 @@ type RunRequest struct {
 	Ctx context.Context
 	// Sink receives the run's progress and its result.
 	Sink RunSink
+	// Lease, when not nil, tells whether this replica still holds the run
+	// (replicas sharing a store): no page is sent once it may have lapsed;
+	// the run waits until it is renewed, or until its owner drops it.
+	Lease Lease
+}
+
+// Lease tells whether a run's lease still holds.
+type Lease interface {
+	// Valid reports whether the lease holds at now.
+	Valid(now time.Time) bool
 }
 
 // RunSink receives the progress and the result of a run. Its methods are

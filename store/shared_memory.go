@@ -24,7 +24,7 @@ var _ Shared = (*SharedMemory)(nil)
 // NewSharedMemory returns an empty in-memory Shared store.
 func NewSharedMemory() *SharedMemory {
 	m := NewMemory()
-	m.shared = &sharedState{replicas: make(map[string]Replica)}
+	m.shared = &sharedState{replicas: make(map[string]Replica), hashes: make(map[string]int64), contents: make(map[int64][]byte)}
 	return &SharedMemory{Memory: m}
 }
 
@@ -35,9 +35,12 @@ func (s *SharedMemory) CommitsInline() bool { return false }
 // sharedState is what a shared store holds besides the tasks' state.
 type sharedState struct {
 	mu       sync.Mutex
-	version  int64
+	version  int64 // the current version
 	hash     string
 	content  []byte
+	hashes   map[string]int64 // the version of every content published
+	contents map[int64][]byte
+	next     int64 // the last version number given
 	replicas map[string]Replica
 	watchers []chan struct{}
 }
@@ -166,16 +169,22 @@ func (s *SharedMemory) TakeOver(owner string, lease time.Duration, tasks []strin
 }
 
 // PublishTaskSet implements Shared.
-func (s *SharedMemory) PublishTaskSet(content []byte, hash string) (int64, error) {
+func (s *SharedMemory) PublishTaskSet(content []byte, hash string, force bool) (int64, int64, error) {
 	sh := s.shared
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if hash != sh.hash {
-		sh.version++
-		sh.hash, sh.content = hash, slices.Clone(content)
+	v, known := sh.hashes[hash]
+	if !known {
+		sh.next++
+		v = sh.next
+		sh.hashes[hash] = v
+		sh.contents[v] = slices.Clone(content)
+	}
+	if (!known || force) && sh.version != v {
+		sh.version, sh.hash, sh.content = v, hash, sh.contents[v]
 		sh.notify()
 	}
-	return sh.version, nil
+	return v, sh.version, nil
 }
 
 // TaskSet implements Shared.

@@ -279,9 +279,14 @@ type Shared interface {
 	// limit runs of the named tasks whose lease has lapsed, and returns them
 	// with their checkpoints.
 	TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error)
-	// PublishTaskSet stores content as the new current task set if its hash
-	// differs from the current one's, and returns the current version.
-	PublishTaskSet(content []byte, hash string) (int64, error)
+	// PublishTaskSet stores content as a new version, made current, when no
+	// version has its hash yet (a new task file), and returns the version
+	// that has this hash and the current version: a replica restarted with
+	// an older file gets back that older version, and does not make it
+	// current again. With force (an explicit reload), the version of this
+	// hash becomes current whatever it is, so going back to an older file
+	// works.
+	PublishTaskSet(content []byte, hash string, force bool) (version, current int64, err error)
 	// TaskSet returns the current task set version and its content (0 and
 	// nil when none was published).
 	TaskSet() (int64, []byte, error)

@@ -65,7 +65,13 @@ type ResumeTask struct{ Name string }
 // unchanged ones left running with their timers undisturbed. A task with
 // an in-process Job is always restarted (two closures cannot be told
 // apart). An invalid set changes nothing. The reply is a ReloadReply.
-type Reload struct{ Tasks []task.Spec }
+type Reload struct {
+	Tasks []task.Spec
+	// Content is the text of the task file Tasks were read from (nil for a
+	// set built in code): replicas sharing a store publish it, and the
+	// others follow.
+	Content []byte
+}
 
 // ReloadReply answers Reload with the names in each group, or with Err
 // (listing every problem) when the new set is invalid.

@@ -32,6 +32,7 @@ const (
 	opPause
 	opResume
 	opReload
+	opReplicas
 )
 
 // request is a control request decoded from its Go or protobuf form.
@@ -40,6 +41,9 @@ type request struct {
 	name  string
 	proto bool
 	from  *actor.PID
+	// internal is set for a request the supervisor makes of itself (a
+	// reload following another replica): nobody is answered.
+	internal bool
 }
 
 // decode recognises a control request.
@@ -68,6 +72,10 @@ func decode(m any, from *actor.PID) (request, bool) {
 		r.op, r.name, r.proto = opResume, m.GetName(), true
 	case *controlv1.ReloadRequest:
 		r.op, r.proto = opReload, true
+	case ListReplicas:
+		r.op = opReplicas
+	case *controlv1.ListReplicasRequest:
+		r.op, r.proto = opReplicas, true
 	default:
 		return r, false
 	}
@@ -83,6 +91,8 @@ func (r request) failure(err error) any {
 		return TriggerReply{Task: r.name, Err: err}
 	case opReload:
 		return ReloadReply{Err: err}
+	case opReplicas:
+		return ReplicaList{Err: err}
 	default:
 		return TaskReply{Err: err}
 	}
@@ -128,6 +138,10 @@ func (s *supervisor) serve(c *actor.Context) {
 		s.remoteReload(req)
 		return
 	}
+	if req.op == opReplicas {
+		s.async(req, func() any { return s.listReplicas() })
+		return
+	}
 	e, ok := s.tasks[req.name]
 	if !ok {
 		s.answer(req, req.failure(unknownTask(req.name)))
@@ -165,6 +179,12 @@ func (s *supervisor) serve(c *actor.Context) {
 
 // answer sends the reply of req, encoded as the request was.
 func (s *supervisor) answer(req request, reply any) {
+	if req.internal {
+		if r, ok := reply.(ReloadReply); ok && r.Err != nil {
+			s.log.Error().Err(r.Err).Msg("following the current task set failed")
+		}
+		return
+	}
 	if req.from == nil {
 		s.noReply.warn(s.log, "a control request came without a sender; nobody to answer")
 		return
@@ -274,9 +294,10 @@ func (s *supervisor) gatherDetail(views []view, upcoming int) []task.Status {
 			out[i] = st
 		case <-timeout.C:
 			s.log.Warn().Int("unanswered", asked).Msg("supervisor: task actors did not answer a status request in time")
-			return out
+			asked = 0
 		}
 	}
+	s.mergeShared(out)
 	return out
 }
 
@@ -314,6 +335,9 @@ func (s *supervisor) trigger(v view) TriggerReply {
 	s.engine.Send(v.pid, msg.Trigger{Reply: ch})
 	select {
 	case r := <-ch:
+		if r.Err != nil {
+			return TriggerReply{Task: v.name, Err: errorf(CodeFailedPrecondition, "task %q: %v", v.name, r.Err)}
+		}
 		reply := TriggerReply{Task: v.name, Started: r.Started, Reason: r.Reason}
 		if !r.Started {
 			reply.Detail = r.Reason.Describe(v.gate)

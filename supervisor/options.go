@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
@@ -20,7 +21,7 @@ type options struct {
 	gateInterval  time.Duration
 	manual        bool
 	start         time.Time
-	reloader      func() ([]task.Spec, error)
+	reloader      Reloader
 	store         store.Store
 	onCommit      func(store.CommitStats)
 	jobWorkers    int
@@ -29,6 +30,11 @@ type options struct {
 	askTimeout    time.Duration
 	maxControl    int
 	shutdownGrace time.Duration
+	lease         time.Duration
+	renew         time.Duration
+	reaper        time.Duration
+	taskSet       []byte
+	replicaObs    actors.ReplicaObserver
 }
 
 // MinGateInterval is the shortest gate interval New accepts: probing more
@@ -42,6 +48,9 @@ func defaultOptions() options {
 		askTimeout:    5 * time.Second,
 		maxControl:    32,
 		shutdownGrace: 5 * time.Second,
+		lease:         DefaultLease,
+		renew:         DefaultLeaseRenew,
+		reaper:        DefaultReaperInterval,
 	}
 }
 
@@ -105,12 +114,16 @@ func WithStart(t time.Time) Option {
 	}
 }
 
+// A Reloader reads the task set again: its specs, and the text of the task
+// file they come from (nil for a set built in code).
+type Reloader func() (specs []task.Spec, content []byte, err error)
+
 // WithReloader lets remote callers reload the task set: a
 // controlv1.ReloadRequest calls f (on a goroutine of the supervisor's, not
 // in its Receive; typically to read the task file again) and applies its
 // result as Reload does. Without it such requests are refused with
 // CodeFailedPrecondition.
-func WithReloader(f func() ([]task.Spec, error)) Option {
+func WithReloader(f Reloader) Option {
 	return func(o *options) error { o.reloader = f; return nil }
 }
 
@@ -133,10 +146,47 @@ func WithJobWorkers(workers, queue int) Option {
 	}
 }
 
-// WithReplica names this process in the run records (for replicas sharing
-// a store).
+// Defaults of WithLeases.
+const (
+	DefaultLease          = 15 * time.Second
+	DefaultLeaseRenew     = 5 * time.Second
+	DefaultReaperInterval = 5 * time.Second
+)
+
+// WithReplica names this process among the replicas sharing a store (a
+// store.Shared, given with WithStore); it is required then, and shown in
+// the run records.
 func WithReplica(name string) Option {
 	return func(o *options) error { o.replica = name; return nil }
+}
+
+// WithLeases sets, for replicas sharing a store, how long a run is its
+// owner's without a renewal (default 15s), how often the owner renews (5s,
+// at most half the lease) and how often the runs of replicas whose lease
+// lapsed are looked for (5s).
+func WithLeases(lease, renew, reaper time.Duration) Option {
+	return func(o *options) error {
+		if lease <= 0 || renew <= 0 || reaper <= 0 || renew > lease/2 {
+			return fmt.Errorf("WithLeases: lease %s, renewal %s and reaper interval %s must be positive, with the renewal at most half the lease", lease, renew, reaper)
+		}
+		o.lease, o.renew, o.reaper = lease, renew, reaper
+		return nil
+	}
+}
+
+// WithTaskSet gives the text of the task file the specs were read from.
+// With a shared store it is published as a version of the task set: claims
+// carry that version and are refused from a replica on another one, and a
+// replica started with a file that is an older published version runs the
+// current one (read from the store) instead.
+func WithTaskSet(content []byte) Option {
+	return func(o *options) error { o.taskSet = content; return nil }
+}
+
+// WithReplicaObserver sets an observer of the replica events (claims won
+// and lost, leases held, runs taken over, fenced writes), for metrics.
+func WithReplicaObserver(obs actors.ReplicaObserver) Option {
+	return func(o *options) error { o.replicaObs = obs; return nil }
 }
 
 // WithAskTimeout bounds how long a control request waits for a task

@@ -36,6 +36,12 @@ func protoReply(op op, reply any) proto.Message {
 		return &controlv1.TaskControlResponse{Task: t, Error: ErrorProto(r.Err)}
 	case TriggerReply:
 		return &controlv1.TriggerTaskResponse{Started: r.Started, Reason: r.Detail, SkipReason: string(r.Reason), Error: ErrorProto(r.Err)}
+	case ReplicaList:
+		out := &controlv1.ListReplicasResponse{Error: ErrorProto(r.Err)}
+		for _, rep := range r.Replicas {
+			out.Replicas = append(out.Replicas, &controlv1.Replica{Name: rep.Name, Started: timestamp(rep.Started), Seen: timestamp(rep.Seen), Version: rep.Version})
+		}
+		return out
 	case ReloadReply:
 		return &controlv1.ReloadResponse{Added: r.Added, Removed: r.Removed, Changed: r.Changed, Unchanged: r.Unchanged, Error: ErrorProto(r.Err)}
 	}
@@ -89,7 +95,7 @@ func TaskProto(st task.Status) *controlv1.Task {
 		t.Running = append(t.Running, &controlv1.RunInProgress{
 			Slot: timestamp(r.Slot), Start: timestamp(r.Start), Manual: r.Manual, Resumed: r.Resumed,
 			Pages: int32(r.Progress.Pages), Items: int32(r.Progress.Items), Offset: int32(r.Progress.Offset),
-			Deadline: timestamp(r.Deadline),
+			Deadline: timestamp(r.Deadline), Replica: r.Replica, Epoch: r.Epoch, LeaseUntil: timestamp(r.LeaseUntil),
 		})
 	}
 	return t
@@ -144,6 +150,7 @@ func RunProto(r task.Run) *controlv1.Run {
 		Manual:     r.Manual,
 		Resumed:    r.Resumed,
 		Replica:    r.Replica,
+		Epoch:      r.Epoch,
 		Lateness:   durationpb.New(r.Lateness),
 	}
 }

@@ -7,14 +7,16 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/internal/msg"
+	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
 // reloadLoaded carries the task set read by the reloader (a remote reload).
 type reloadLoaded struct {
-	req   request
-	specs []task.Spec
-	err   error
+	req     request
+	specs   []task.Spec
+	content []byte
+	err     error
 }
 
 // reloadReady: the actors of the removed and changed tasks have stopped,
@@ -24,6 +26,7 @@ type reloadReady struct {
 	reply   ReloadReply
 	order   []string
 	entries []*entry
+	version int64 // the task set version now run (0: unchanged)
 	err     error
 }
 
@@ -36,13 +39,13 @@ func (s *supervisor) remoteReload(req request) {
 	}
 	reloader, engine, self := s.opts.reloader, s.engine, s.self
 	go func() {
-		specs, err := callReloader(reloader)
-		engine.Send(self, reloadLoaded{req: req, specs: specs, err: err})
+		specs, content, err := callReloader(reloader)
+		engine.Send(self, reloadLoaded{req: req, specs: specs, content: content, err: err})
 	}()
 }
 
 // callReloader calls f, turning a panic into an error.
-func callReloader(f func() ([]task.Spec, error)) (specs []task.Spec, err error) {
+func callReloader(f Reloader) (specs []task.Spec, content []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("the task reloader panicked: %v", v)
@@ -57,19 +60,17 @@ func (s *supervisor) onReloadLoaded(m reloadLoaded) {
 		s.answer(m.req, ReloadReply{Err: errorf(CodeInvalidArgument, "%v", m.err)})
 		return
 	}
-	s.reloadTasks(m.req, m.specs)
-}
-
-// startReload applies a Go Reload message.
-func (s *supervisor) startReload(from *actor.PID, specs []task.Spec, isProto bool) {
-	s.reloadTasks(request{op: opReload, from: from, proto: isProto}, specs)
+	s.reloadTasks(m.req, m.specs, m.content, 0)
 }
 
 // reloadTasks applies a new task set: unchanged tasks keep their actor (and
 // so their timer and slots); removed and changed ones are retired (their
 // runs in progress end as failed); then, once their actors have stopped,
-// the added and changed ones are prepared from the store and spawned.
-func (s *supervisor) reloadTasks(req request, specs []task.Spec) {
+// the added and changed ones are prepared from the store and spawned. With
+// a shared store, content (the task file's text, when known) is published
+// as the current task set; version is the set's version when it follows
+// one published elsewhere.
+func (s *supervisor) reloadTasks(req request, specs []task.Spec, content []byte, version int64) {
 	switch {
 	case s.draining:
 		s.answer(req, ReloadReply{Err: errorf(CodeUnavailable, "the scheduler is shutting down")})
@@ -121,8 +122,14 @@ func (s *supervisor) reloadTasks(req request, specs []task.Spec) {
 		for _, pid := range retired {
 			<-engine.Poison(pid).Done()
 		}
-		ready := reloadReady{req: req, reply: reply, order: order}
-		if ready.err = committer.Flush(); ready.err == nil && len(fresh) > 0 {
+		ready := reloadReady{req: req, reply: reply, order: order, version: version}
+		if sh, ok := o.store.(store.Shared); ok && content != nil && version == 0 {
+			_, ready.version, ready.err = sh.PublishTaskSet(content, taskSetHash(content), true)
+		}
+		if ready.err == nil {
+			ready.err = committer.Flush()
+		}
+		if ready.err == nil && len(fresh) > 0 {
 			ready.entries, ready.err = prepare(o, fresh)
 		}
 		engine.Send(self, ready)
@@ -146,6 +153,12 @@ func (s *supervisor) retire(e *entry, why string, pids []*actor.PID) []*actor.PI
 
 func (s *supervisor) onReloadReady(c *actor.Context, m reloadReady) {
 	s.reloading = false
+	defer func() {
+		if p := s.pendingSet; p != nil {
+			s.pendingSet = nil
+			s.onSharedTaskSet(*p)
+		}
+	}()
 	if m.err != nil {
 		for _, name := range append(slices.Clone(m.reply.Added), m.reply.Changed...) {
 			if e := s.tasks[name]; e != nil {
@@ -170,6 +183,10 @@ func (s *supervisor) onReloadReady(c *actor.Context, m reloadReady) {
 		}
 	}
 	s.order = m.order
+	if m.version != 0 {
+		s.version = m.version
+		s.rt.SetVersion(m.version)
+	}
 	s.log.Info().Strs("added", m.reply.Added).Strs("removed", m.reply.Removed).Strs("changed", m.reply.Changed).
 		Int("unchanged", len(m.reply.Unchanged)).Msg("task set reloaded")
 	s.answer(m.req, m.reply)

@@ -123,7 +123,7 @@ func TestControlPlaneReload(t *testing.T) {
 		keep := jobSpec("keep", time.Minute, idleJob)
 		next := []task.Spec{keep, jobSpec("change", 2*time.Minute, idleJob), jobSpec("add", time.Minute, idleJob)}
 		var loadErr error
-		reloader := func() ([]task.Spec, error) { return next, loadErr }
+		reloader := func() ([]task.Spec, []byte, error) { return next, nil, loadErr }
 		sys := startSystem(t, []task.Spec{keep, jobSpec("change", time.Minute, idleJob), jobSpec("drop", time.Minute, idleJob)}, nil,
 			supervisor.WithReloader(reloader))
 		defer sys.stop()

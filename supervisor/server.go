@@ -89,13 +89,14 @@ func (s *Server) PID() *actor.PID {
 	return s.pid
 }
 
-// Reload replaces the task set (see the Reload message).
-func (s *Server) Reload(ctx context.Context, specs []task.Spec) (ReloadReply, error) {
+// Reload replaces the task set (see the Reload message); content is the
+// text of the task file (nil for a set built in code).
+func (s *Server) Reload(ctx context.Context, specs []task.Spec, content []byte) (ReloadReply, error) {
 	pid := s.PID()
 	if pid == nil {
 		return ReloadReply{}, errors.New("supervisor: server not started")
 	}
-	v, err := s.engine.Request(pid, Reload{Tasks: specs}, remaining(ctx, time.Minute)).Result()
+	v, err := s.engine.Request(pid, Reload{Tasks: specs, Content: content}, remaining(ctx, time.Minute)).Result()
 	if err != nil {
 		return ReloadReply{}, fmt.Errorf("supervisor: reload: %w", err)
 	}
@@ -120,8 +121,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ErrServerStopped
 	}
 	var drainErr error
-	if _, err := s.engine.Request(pid, Drain{}, remaining(ctx, 30*time.Second)).Result(); err != nil {
-		drainErr = fmt.Errorf("supervisor: runs still in progress at the shutdown deadline were interrupted: %w", context.DeadlineExceeded)
+	drained := make(chan error, 1)
+	go func() { // Result cannot be interrupted by ctx: wait for either
+		_, err := s.engine.Request(pid, Drain{}, remaining(ctx, 30*time.Second)).Result()
+		drained <- err
+	}()
+	select {
+	case err := <-drained:
+		if err != nil {
+			drainErr = fmt.Errorf("supervisor: runs still in progress at the shutdown deadline were interrupted: %w", context.DeadlineExceeded)
+		}
+	case <-ctx.Done():
+		drainErr = fmt.Errorf("supervisor: runs still in progress at the shutdown were interrupted: %w", ctx.Err())
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), stopWait)
 	defer cancel()

@@ -14,6 +14,7 @@
 package supervisor
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -115,6 +116,16 @@ func New(specs []task.Spec, client *apiclient.Client, opts ...Option) (actor.Pro
 		o.start = time.Now()
 	}
 	specs = slices.Clone(specs)
+	var version int64
+	if sh, ok := o.store.(store.Shared); ok {
+		if o.replica == "" {
+			return nil, errors.New("supervisor: replicas sharing a store need a name (WithReplica)")
+		}
+		var err error
+		if specs, version, err = publishTaskSet(o, sh, specs); err != nil {
+			return nil, fmt.Errorf("supervisor: %w", err)
+		}
+	}
 	if err := task.ValidateSet(specs); err != nil {
 		return nil, fmt.Errorf("supervisor: %w", err)
 	}
@@ -131,7 +142,7 @@ func New(specs []task.Spec, client *apiclient.Client, opts ...Option) (actor.Pro
 		e.first = true
 	}
 	return func() actor.Receiver {
-		return &supervisor{opts: o, client: client, log: o.logger, entries: entries}
+		return &supervisor{opts: o, client: client, log: o.logger, entries: entries, version: version}
 	}, nil
 }
 
@@ -207,6 +218,11 @@ type supervisor struct {
 	drainers  []*actor.PID
 	reloading bool
 
+	// Replicas sharing a store (replicas.go).
+	version     int64          // the task set version this replica runs
+	pendingSet  *sharedTaskSet // a task set to follow once the reload in progress ends
+	stopWatcher context.CancelFunc
+
 	ctlSem  chan struct{}
 	ctlWG   sync.WaitGroup
 	noReply rateLimited
@@ -277,12 +293,16 @@ func (s *supervisor) Receive(c *actor.Context) {
 		s.armGateTick()
 	case reloadLoaded:
 		s.onReloadLoaded(m)
+	case sharedPauses:
+		s.onSharedPauses(m)
+	case sharedTaskSet:
+		s.onSharedTaskSet(m)
 	case reloadReady:
 		s.onReloadReady(c, m)
 	case Drain:
 		s.onDrain(c.Sender())
 	case Reload:
-		s.startReload(c.Sender(), m.Tasks, false)
+		s.reloadTasks(request{op: opReload, from: c.Sender()}, m.Tasks, m.Content, 0)
 	default:
 		s.serve(c) // the control requests (control.go)
 	}
@@ -296,6 +316,11 @@ func (s *supervisor) onStarted(c *actor.Context) {
 		Engine: s.engine, Committer: s.committer,
 		JobWorkers: s.opts.jobWorkers, JobQueue: s.opts.jobQueue,
 		Replica: s.opts.replica, Logger: s.log, Observer: s.opts.observer,
+	}
+	sh, shared := s.opts.store.(store.Shared)
+	if shared {
+		cfg.Shared, cfg.Lease, cfg.Renew, cfg.ReaperInterval = sh, s.opts.lease, s.opts.renew, s.opts.reaper
+		cfg.ReplicaObserver = s.opts.replicaObs
 	}
 	if s.client != nil {
 		cc := s.client.Config()
@@ -311,6 +336,12 @@ func (s *supervisor) onStarted(c *actor.Context) {
 		return
 	}
 	s.rt = rt
+	rt.SetVersion(s.version)
+	if shared {
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopWatcher = cancel
+		s.watchShared(ctx, sh)
+	}
 	s.tasks = make(map[string]*entry, len(s.entries))
 	s.gates = make(map[task.Gate]*gate)
 	for _, e := range s.entries {
@@ -346,6 +377,9 @@ func (s *supervisor) onStopped() {
 	}
 	if s.letters != nil {
 		s.engine.Unsubscribe(s.letters)
+	}
+	if s.stopWatcher != nil {
+		s.stopWatcher()
 	}
 	if s.rt != nil {
 		s.rt.Stop(s.opts.shutdownGrace)

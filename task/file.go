@@ -56,16 +56,27 @@ var (
 
 // LoadFile reads and validates a task file.
 func LoadFile(path string) ([]Spec, error) {
+	specs, _, err := ReadFile(path)
+	return specs, err
+}
+
+// ReadFile reads and validates a task file, like LoadFile, and also returns
+// its text (what replicas sharing a store publish as the task set).
+func ReadFile(path string) ([]Spec, []byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("task file: %w", err)
+		return nil, nil, fmt.Errorf("task file: %w", err)
 	}
 	defer f.Close()
-	specs, err := Parse(f)
+	content, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("task file %s: %w", path, err)
+		return nil, nil, fmt.Errorf("task file %s: %w", path, err)
 	}
-	return specs, nil
+	specs, err := Parse(bytes.NewReader(content))
+	if err != nil {
+		return nil, nil, fmt.Errorf("task file %s: %w", path, err)
+	}
+	return specs, content, nil
 }
 
 // Parse decodes a task file and validates every task. Unknown fields, bad

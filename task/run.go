@@ -48,10 +48,13 @@ const (
 	SkipQueueFull SkipReason = "queue_full"
 	// SkipPaused: the task was paused between its slot's claim and its fire.
 	SkipPaused SkipReason = "paused"
+	// SkipStale: this replica runs an older task set than the shared
+	// store's current one, so its claims are refused until it follows.
+	SkipStale SkipReason = "stale"
 )
 
 // SkipReasons lists every skip reason, in a stable order.
-var SkipReasons = []SkipReason{SkipOverlap, SkipGated, SkipDraining, SkipClaimed, SkipStore, SkipQueueFull, SkipPaused}
+var SkipReasons = []SkipReason{SkipOverlap, SkipGated, SkipDraining, SkipClaimed, SkipStore, SkipQueueFull, SkipPaused, SkipStale}
 
 // Describe explains the reason in words, for logs and operators; gate is
 // the task's gate (used by SkipGated).
@@ -71,6 +74,8 @@ func (r SkipReason) Describe(gate Gate) string {
 		return "the queue of runs waiting to be executed is full"
 	case SkipPaused:
 		return "the task was paused"
+	case SkipStale:
+		return "this replica runs an older task set than the current one"
 	}
 	return string(r)
 }

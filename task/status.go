@@ -41,6 +41,12 @@ type Running struct {
 	Manual, Resumed bool
 	// Progress is how far the run has got.
 	Progress Progress
-	// Deadline is when the run is failed if it has not ended.
+	// Deadline is when the run is failed if it has not ended (zero when
+	// not known: a run on another replica).
 	Deadline time.Time
+	// Replica, Epoch and LeaseUntil say which replica holds the run, at
+	// which epoch, and until when (replicas sharing a store).
+	Replica    string
+	Epoch      int64
+	LeaseUntil time.Time
 }

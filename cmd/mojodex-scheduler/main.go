@@ -103,6 +103,7 @@ type appEnv struct {
 	stdout, stderr io.Writer
 	environ        []string // os.Environ() form
 	warnings       []config.Warning
+	taskSet        []byte // the text of the task set loaded
 }
 
 // load reads the environment and the task set. The task file is the flag's
@@ -113,10 +114,11 @@ func (a *appEnv) load(tasksFlag string) (config.Config, []task.Spec, error) {
 	if err != nil {
 		return config.Config{}, nil, err
 	}
-	specs, err := loadTasks(taskSource(tasksFlag, cfg))
+	specs, content, err := loadTasks(taskSource(tasksFlag, cfg))
 	if err != nil {
 		return config.Config{}, nil, err
 	}
+	a.taskSet = content
 	return cfg, specs, nil
 }
 
@@ -144,16 +146,18 @@ func taskSource(flag string, cfg config.Config) source {
 	return source{}
 }
 
-// loadTasks reads the task set of src; an error names where it came from.
-func loadTasks(src source) ([]task.Spec, error) {
+// loadTasks reads the task set of src, and its text; an error names where
+// it came from.
+func loadTasks(src source) ([]task.Spec, []byte, error) {
 	if src.path == "" {
-		return task.Defaults()
+		specs, err := task.Defaults()
+		return specs, task.DefaultsYAML(), err
 	}
-	specs, err := task.LoadFile(src.path)
+	specs, content, err := task.ReadFile(src.path)
 	if err != nil {
-		return nil, fmt.Errorf("%s=%s: %w", src.setting, src.path, err)
+		return nil, nil, fmt.Errorf("%s=%s: %w", src.setting, src.path, err)
 	}
-	return specs, nil
+	return specs, content, nil
 }
 
 // logger builds the process logger from LOG_LEVEL and LOG_FORMAT and routes

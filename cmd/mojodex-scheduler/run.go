@@ -129,12 +129,12 @@ func (r *runCmd) Run(a *appEnv) error {
 			}
 		}),
 		supervisor.WithGateInterval(cfg.GateInterval),
-		supervisor.WithReloader(func() ([]task.Spec, error) {
-			specs, err := reloader()
+		supervisor.WithReloader(func() ([]task.Spec, []byte, error) {
+			specs, content, err := reloader()
 			if err == nil {
 				m.Prepare(specs, time.Now())
 			}
-			return specs, err
+			return specs, content, err
 		}))
 	if err != nil {
 		return err
@@ -216,19 +216,19 @@ func (r *runCmd) Run(a *appEnv) error {
 
 // reloader returns the function that SIGHUP and a remote reload call: it
 // reads the task file (or the embedded defaults) again.
-func (r *runCmd) reloader(cfg config.Config) func() ([]task.Spec, error) {
-	return func() ([]task.Spec, error) {
-		specs, err := loadTasks(taskSource(r.Tasks, cfg))
+func (r *runCmd) reloader(cfg config.Config) supervisor.Reloader {
+	return func() ([]task.Spec, []byte, error) {
+		specs, content, err := loadTasks(taskSource(r.Tasks, cfg))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if r.Demo {
 			fireAtStart(specs)
 		}
 		if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
-			return nil, errors.Join(errors.New("the new task set needs settings this process lacks"), err)
+			return nil, nil, errors.Join(errors.New("the new task set needs settings this process lacks"), err)
 		}
-		return specs, nil
+		return specs, content, nil
 	}
 }
 
@@ -245,15 +245,15 @@ const reloadTimeout = time.Minute
 // reload reads the task set again and hands it to the scheduler (SIGHUP).
 // An invalid file changes nothing. It runs on the reloader's goroutine,
 // never where signals are handled.
-func reload(srv *supervisor.Server, reloader func() ([]task.Spec, error), log zerolog.Logger) {
-	specs, err := reloader()
+func reload(srv *supervisor.Server, reloader supervisor.Reloader, log zerolog.Logger) {
+	specs, content, err := reloader()
 	if err != nil {
 		log.Error().Err(err).Msg("SIGHUP: reload refused; the running task set is unchanged")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
 	defer cancel()
-	if _, err := srv.Reload(ctx, specs); err != nil {
+	if _, err := srv.Reload(ctx, specs, content); err != nil {
 		log.Error().Err(err).Msg("SIGHUP: reload refused; the running task set is unchanged")
 	}
 }

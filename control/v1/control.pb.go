@@ -179,7 +179,10 @@ type Run struct {
 	// Continued after the process (or replica) that started it died.
 	Resumed bool `protobuf:"varint,12,opt,name=resumed,proto3" json:"resumed,omitempty"`
 	// The replica that finished the run (empty for a single process).
-	Replica       string `protobuf:"bytes,13,opt,name=replica,proto3" json:"replica,omitempty"`
+	Replica string `protobuf:"bytes,13,opt,name=replica,proto3" json:"replica,omitempty"`
+	// How many owners the run had: 1, or more when it was taken over from a
+	// replica that died or stalled (0 for a manual run).
+	Epoch         int64 `protobuf:"varint,14,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +308,13 @@ func (x *Run) GetReplica() string {
 	return ""
 }
 
+func (x *Run) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 // RunInProgress is a run that has not ended yet.
 type RunInProgress struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
@@ -316,8 +326,13 @@ type RunInProgress struct {
 	Pages  int32 `protobuf:"varint,5,opt,name=pages,proto3" json:"pages,omitempty"`
 	Items  int32 `protobuf:"varint,6,opt,name=items,proto3" json:"items,omitempty"`
 	Offset int32 `protobuf:"varint,7,opt,name=offset,proto3" json:"offset,omitempty"`
-	// When the run is failed if it has not ended.
-	Deadline      *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// When the run is failed if it has not ended (unset when not known).
+	Deadline *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deadline,proto3" json:"deadline,omitempty"`
+	// Which replica holds the run, at which epoch, and until when (replicas
+	// sharing a store).
+	Replica       string                 `protobuf:"bytes,9,opt,name=replica,proto3" json:"replica,omitempty"`
+	Epoch         int64                  `protobuf:"varint,10,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	LeaseUntil    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=lease_until,json=leaseUntil,proto3" json:"lease_until,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -404,6 +419,27 @@ func (x *RunInProgress) GetOffset() int32 {
 func (x *RunInProgress) GetDeadline() *timestamppb.Timestamp {
 	if x != nil {
 		return x.Deadline
+	}
+	return nil
+}
+
+func (x *RunInProgress) GetReplica() string {
+	if x != nil {
+		return x.Replica
+	}
+	return ""
+}
+
+func (x *RunInProgress) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *RunInProgress) GetLeaseUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeaseUntil
 	}
 	return nil
 }
@@ -1439,6 +1475,169 @@ func (x *ReloadResponse) GetError() *Error {
 	return nil
 }
 
+// ListReplicasRequest asks for the replicas sharing the state store.
+type ListReplicasRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReplicasRequest) Reset() {
+	*x = ListReplicasRequest{}
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReplicasRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReplicasRequest) ProtoMessage() {}
+
+func (x *ListReplicasRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReplicasRequest.ProtoReflect.Descriptor instead.
+func (*ListReplicasRequest) Descriptor() ([]byte, []int) {
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{17}
+}
+
+// Replica is a replica of the scheduler sharing the state store.
+type Replica struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Started *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=started,proto3" json:"started,omitempty"`
+	// Its last heartbeat.
+	Seen *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=seen,proto3" json:"seen,omitempty"`
+	// The task set version it runs.
+	Version       int64 `protobuf:"varint,4,opt,name=version,proto3" json:"version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Replica) Reset() {
+	*x = Replica{}
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Replica) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Replica) ProtoMessage() {}
+
+func (x *Replica) ProtoReflect() protoreflect.Message {
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Replica.ProtoReflect.Descriptor instead.
+func (*Replica) Descriptor() ([]byte, []int) {
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Replica) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Replica) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *Replica) GetSeen() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Seen
+	}
+	return nil
+}
+
+func (x *Replica) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+// ListReplicasResponse answers ListReplicasRequest: the replicas seen
+// lately, by name. error is FAILED_PRECONDITION when the store is not
+// shared.
+type ListReplicasResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replicas      []*Replica             `protobuf:"bytes,1,rep,name=replicas,proto3" json:"replicas,omitempty"`
+	Error         *Error                 `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListReplicasResponse) Reset() {
+	*x = ListReplicasResponse{}
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListReplicasResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListReplicasResponse) ProtoMessage() {}
+
+func (x *ListReplicasResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_mojodex_scheduler_control_v1_control_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListReplicasResponse.ProtoReflect.Descriptor instead.
+func (*ListReplicasResponse) Descriptor() ([]byte, []int) {
+	return file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ListReplicasResponse) GetReplicas() []*Replica {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+func (x *ListReplicasResponse) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
 var File_mojodex_scheduler_control_v1_control_proto protoreflect.FileDescriptor
 
 const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
@@ -1446,7 +1645,7 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"*mojodex/scheduler/control/v1/control.proto\x12\x1cmojodex.scheduler.control.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n" +
 	"\x05Error\x126\n" +
 	"\x04code\x18\x01 \x01(\x0e2\".mojodex.scheduler.control.v1.CodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\xb6\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xcc\x03\n" +
 	"\x03Run\x12.\n" +
 	"\x04slot\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x120\n" +
 	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x125\n" +
@@ -1462,7 +1661,8 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	" \x01(\v2\x19.google.protobuf.DurationR\blateness\x12\x16\n" +
 	"\x06reason\x18\v \x01(\tR\x06reason\x12\x18\n" +
 	"\aresumed\x18\f \x01(\bR\aresumed\x12\x18\n" +
-	"\areplica\x18\r \x01(\tR\areplica\"\x9f\x02\n" +
+	"\areplica\x18\r \x01(\tR\areplica\x12\x14\n" +
+	"\x05epoch\x18\x0e \x01(\x03R\x05epoch\"\x8c\x03\n" +
 	"\rRunInProgress\x12.\n" +
 	"\x04slot\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04slot\x120\n" +
 	"\x05start\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x16\n" +
@@ -1471,7 +1671,12 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"\x05pages\x18\x05 \x01(\x05R\x05pages\x12\x14\n" +
 	"\x05items\x18\x06 \x01(\x05R\x05items\x12\x16\n" +
 	"\x06offset\x18\a \x01(\x05R\x06offset\x126\n" +
-	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\"\xa1\x04\n" +
+	"\bdeadline\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12\x18\n" +
+	"\areplica\x18\t \x01(\tR\areplica\x12\x14\n" +
+	"\x05epoch\x18\n" +
+	" \x01(\x03R\x05epoch\x12;\n" +
+	"\vlease_until\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"leaseUntil\"\xa1\x04\n" +
 	"\x04Task\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bschedule\x18\x02 \x01(\tR\bschedule\x12\x14\n" +
@@ -1559,7 +1764,16 @@ const file_mojodex_scheduler_control_v1_control_proto_rawDesc = "" +
 	"\aremoved\x18\x02 \x03(\tR\aremoved\x12\x18\n" +
 	"\achanged\x18\x03 \x03(\tR\achanged\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x03(\tR\tunchanged\x129\n" +
-	"\x05error\x18\x05 \x01(\v2#.mojodex.scheduler.control.v1.ErrorR\x05error*|\n" +
+	"\x05error\x18\x05 \x01(\v2#.mojodex.scheduler.control.v1.ErrorR\x05error\"\x15\n" +
+	"\x13ListReplicasRequest\"\x9d\x01\n" +
+	"\aReplica\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x124\n" +
+	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12.\n" +
+	"\x04seen\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04seen\x12\x18\n" +
+	"\aversion\x18\x04 \x01(\x03R\aversion\"\x94\x01\n" +
+	"\x14ListReplicasResponse\x12A\n" +
+	"\breplicas\x18\x01 \x03(\v2%.mojodex.scheduler.control.v1.ReplicaR\breplicas\x129\n" +
+	"\x05error\x18\x02 \x01(\v2#.mojodex.scheduler.control.v1.ErrorR\x05error*|\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fUNKNOWN_TASK\x10\x01\x12\x14\n" +
@@ -1581,7 +1795,7 @@ func file_mojodex_scheduler_control_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_mojodex_scheduler_control_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_mojodex_scheduler_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_mojodex_scheduler_control_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_mojodex_scheduler_control_v1_control_proto_goTypes = []any{
 	(Code)(0),                     // 0: mojodex.scheduler.control.v1.Code
 	(*Error)(nil),                 // 1: mojodex.scheduler.control.v1.Error
@@ -1601,46 +1815,54 @@ var file_mojodex_scheduler_control_v1_control_proto_goTypes = []any{
 	(*TaskControlResponse)(nil),   // 15: mojodex.scheduler.control.v1.TaskControlResponse
 	(*ReloadRequest)(nil),         // 16: mojodex.scheduler.control.v1.ReloadRequest
 	(*ReloadResponse)(nil),        // 17: mojodex.scheduler.control.v1.ReloadResponse
-	nil,                           // 18: mojodex.scheduler.control.v1.TaskSpec.QueryEntry
-	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 20: google.protobuf.Duration
+	(*ListReplicasRequest)(nil),   // 18: mojodex.scheduler.control.v1.ListReplicasRequest
+	(*Replica)(nil),               // 19: mojodex.scheduler.control.v1.Replica
+	(*ListReplicasResponse)(nil),  // 20: mojodex.scheduler.control.v1.ListReplicasResponse
+	nil,                           // 21: mojodex.scheduler.control.v1.TaskSpec.QueryEntry
+	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 23: google.protobuf.Duration
 }
 var file_mojodex_scheduler_control_v1_control_proto_depIdxs = []int32{
 	0,  // 0: mojodex.scheduler.control.v1.Error.code:type_name -> mojodex.scheduler.control.v1.Code
-	19, // 1: mojodex.scheduler.control.v1.Run.slot:type_name -> google.protobuf.Timestamp
-	19, // 2: mojodex.scheduler.control.v1.Run.start:type_name -> google.protobuf.Timestamp
-	20, // 3: mojodex.scheduler.control.v1.Run.duration:type_name -> google.protobuf.Duration
-	20, // 4: mojodex.scheduler.control.v1.Run.lateness:type_name -> google.protobuf.Duration
-	19, // 5: mojodex.scheduler.control.v1.RunInProgress.slot:type_name -> google.protobuf.Timestamp
-	19, // 6: mojodex.scheduler.control.v1.RunInProgress.start:type_name -> google.protobuf.Timestamp
-	19, // 7: mojodex.scheduler.control.v1.RunInProgress.deadline:type_name -> google.protobuf.Timestamp
-	19, // 8: mojodex.scheduler.control.v1.Task.next_fire:type_name -> google.protobuf.Timestamp
-	2,  // 9: mojodex.scheduler.control.v1.Task.last_run:type_name -> mojodex.scheduler.control.v1.Run
-	2,  // 10: mojodex.scheduler.control.v1.Task.runs:type_name -> mojodex.scheduler.control.v1.Run
-	3,  // 11: mojodex.scheduler.control.v1.Task.running:type_name -> mojodex.scheduler.control.v1.RunInProgress
-	5,  // 12: mojodex.scheduler.control.v1.Task.spec:type_name -> mojodex.scheduler.control.v1.TaskSpec
-	19, // 13: mojodex.scheduler.control.v1.Task.upcoming:type_name -> google.protobuf.Timestamp
-	20, // 14: mojodex.scheduler.control.v1.TaskSpec.every:type_name -> google.protobuf.Duration
-	20, // 15: mojodex.scheduler.control.v1.TaskSpec.misfire_grace:type_name -> google.protobuf.Duration
-	20, // 16: mojodex.scheduler.control.v1.TaskSpec.jitter_delay:type_name -> google.protobuf.Duration
-	20, // 17: mojodex.scheduler.control.v1.TaskSpec.jitter:type_name -> google.protobuf.Duration
-	20, // 18: mojodex.scheduler.control.v1.TaskSpec.timeout:type_name -> google.protobuf.Duration
-	20, // 19: mojodex.scheduler.control.v1.TaskSpec.run_timeout:type_name -> google.protobuf.Duration
-	18, // 20: mojodex.scheduler.control.v1.TaskSpec.query:type_name -> mojodex.scheduler.control.v1.TaskSpec.QueryEntry
-	6,  // 21: mojodex.scheduler.control.v1.TaskSpec.paginate:type_name -> mojodex.scheduler.control.v1.Pagination
-	4,  // 22: mojodex.scheduler.control.v1.ListTasksResponse.tasks:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 23: mojodex.scheduler.control.v1.ListTasksResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	4,  // 24: mojodex.scheduler.control.v1.GetTaskResponse.task:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 25: mojodex.scheduler.control.v1.GetTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	1,  // 26: mojodex.scheduler.control.v1.TriggerTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	4,  // 27: mojodex.scheduler.control.v1.TaskControlResponse.task:type_name -> mojodex.scheduler.control.v1.Task
-	1,  // 28: mojodex.scheduler.control.v1.TaskControlResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	1,  // 29: mojodex.scheduler.control.v1.ReloadResponse.error:type_name -> mojodex.scheduler.control.v1.Error
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	22, // 1: mojodex.scheduler.control.v1.Run.slot:type_name -> google.protobuf.Timestamp
+	22, // 2: mojodex.scheduler.control.v1.Run.start:type_name -> google.protobuf.Timestamp
+	23, // 3: mojodex.scheduler.control.v1.Run.duration:type_name -> google.protobuf.Duration
+	23, // 4: mojodex.scheduler.control.v1.Run.lateness:type_name -> google.protobuf.Duration
+	22, // 5: mojodex.scheduler.control.v1.RunInProgress.slot:type_name -> google.protobuf.Timestamp
+	22, // 6: mojodex.scheduler.control.v1.RunInProgress.start:type_name -> google.protobuf.Timestamp
+	22, // 7: mojodex.scheduler.control.v1.RunInProgress.deadline:type_name -> google.protobuf.Timestamp
+	22, // 8: mojodex.scheduler.control.v1.RunInProgress.lease_until:type_name -> google.protobuf.Timestamp
+	22, // 9: mojodex.scheduler.control.v1.Task.next_fire:type_name -> google.protobuf.Timestamp
+	2,  // 10: mojodex.scheduler.control.v1.Task.last_run:type_name -> mojodex.scheduler.control.v1.Run
+	2,  // 11: mojodex.scheduler.control.v1.Task.runs:type_name -> mojodex.scheduler.control.v1.Run
+	3,  // 12: mojodex.scheduler.control.v1.Task.running:type_name -> mojodex.scheduler.control.v1.RunInProgress
+	5,  // 13: mojodex.scheduler.control.v1.Task.spec:type_name -> mojodex.scheduler.control.v1.TaskSpec
+	22, // 14: mojodex.scheduler.control.v1.Task.upcoming:type_name -> google.protobuf.Timestamp
+	23, // 15: mojodex.scheduler.control.v1.TaskSpec.every:type_name -> google.protobuf.Duration
+	23, // 16: mojodex.scheduler.control.v1.TaskSpec.misfire_grace:type_name -> google.protobuf.Duration
+	23, // 17: mojodex.scheduler.control.v1.TaskSpec.jitter_delay:type_name -> google.protobuf.Duration
+	23, // 18: mojodex.scheduler.control.v1.TaskSpec.jitter:type_name -> google.protobuf.Duration
+	23, // 19: mojodex.scheduler.control.v1.TaskSpec.timeout:type_name -> google.protobuf.Duration
+	23, // 20: mojodex.scheduler.control.v1.TaskSpec.run_timeout:type_name -> google.protobuf.Duration
+	21, // 21: mojodex.scheduler.control.v1.TaskSpec.query:type_name -> mojodex.scheduler.control.v1.TaskSpec.QueryEntry
+	6,  // 22: mojodex.scheduler.control.v1.TaskSpec.paginate:type_name -> mojodex.scheduler.control.v1.Pagination
+	4,  // 23: mojodex.scheduler.control.v1.ListTasksResponse.tasks:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 24: mojodex.scheduler.control.v1.ListTasksResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	4,  // 25: mojodex.scheduler.control.v1.GetTaskResponse.task:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 26: mojodex.scheduler.control.v1.GetTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	1,  // 27: mojodex.scheduler.control.v1.TriggerTaskResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	4,  // 28: mojodex.scheduler.control.v1.TaskControlResponse.task:type_name -> mojodex.scheduler.control.v1.Task
+	1,  // 29: mojodex.scheduler.control.v1.TaskControlResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	1,  // 30: mojodex.scheduler.control.v1.ReloadResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	22, // 31: mojodex.scheduler.control.v1.Replica.started:type_name -> google.protobuf.Timestamp
+	22, // 32: mojodex.scheduler.control.v1.Replica.seen:type_name -> google.protobuf.Timestamp
+	19, // 33: mojodex.scheduler.control.v1.ListReplicasResponse.replicas:type_name -> mojodex.scheduler.control.v1.Replica
+	1,  // 34: mojodex.scheduler.control.v1.ListReplicasResponse.error:type_name -> mojodex.scheduler.control.v1.Error
+	35, // [35:35] is the sub-list for method output_type
+	35, // [35:35] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_mojodex_scheduler_control_v1_control_proto_init() }
@@ -1654,7 +1876,7 @@ func file_mojodex_scheduler_control_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_mojodex_scheduler_control_v1_control_proto_rawDesc), len(file_mojodex_scheduler_control_v1_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

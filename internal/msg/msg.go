@@ -10,6 +10,8 @@
 package msg
 
 import (
+	"time"
+
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
@@ -25,6 +27,8 @@ type TriggerResult struct {
 	Started bool
 	// Reason says why it was skipped.
 	Reason task.SkipReason
+	// Err is set when the actor cannot run anything (it crashed).
+	Err error
 }
 
 // Pause stops a task actor's timer until Resume; a run in progress
@@ -67,6 +71,20 @@ type Status struct {
 	Reply chan<- task.Status
 	// Upcoming asks for this many next fires too (0: none).
 	Upcoming int
+}
+
+// SyncPaused tells a task actor the paused flag the shared store holds (set
+// from another replica): it pauses or resumes without storing it again.
+type SyncPaused struct {
+	Paused bool
+}
+
+// TakeOver hands a task actor a run this replica took over from another
+// whose lease lapsed: the actor resumes it at Epoch from Progress.
+type TakeOver struct {
+	Slot     time.Time
+	Epoch    int64
+	Progress task.Progress
 }
 
 // Idle reports to the parent, after Drain, that no run is in progress.
