@@ -15,6 +15,7 @@ import (
 	"github.com/anthdm/hollywood/actor"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
 	"github.com/mojodex/mojodex-scheduler/endpoint"
+	"github.com/mojodex/mojodex-scheduler/internal/safetext"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -40,12 +41,27 @@ type ctlCmd struct {
 	Output  string        `short:"o" help:"Output format: table or json." enum:"table,json" default:"table"`
 	Verbose bool          `short:"v" help:"Show the remote endpoint's and hollywood's logs on stderr."`
 
-	List    ctlListCmd    `cmd:"" help:"List every task: state, schedule, next fire and last run."`
-	Show    ctlShowCmd    `cmd:"" help:"Show one task and its last runs."`
-	Trigger ctlTriggerCmd `cmd:"" help:"Run a task now, outside its schedule (skipped while a run is in progress)."`
-	Pause   ctlPauseCmd   `cmd:"" help:"Stop a task's timer until it is resumed (a trigger still runs it)."`
-	Resume  ctlResumeCmd  `cmd:"" help:"Re-arm a paused task, or revive a task marked failed."`
-	Reload  ctlReloadCmd  `cmd:"" help:"Make the scheduler read its task file again and apply it (an invalid file changes nothing)."`
+	List     ctlListCmd     `cmd:"" help:"List every task: state, schedule, next fire and last run."`
+	Show     ctlShowCmd     `cmd:"" help:"Show one task and its last runs."`
+	Trigger  ctlTriggerCmd  `cmd:"" help:"Run a task now, outside its schedule (skipped while a run is in progress)."`
+	Pause    ctlPauseCmd    `cmd:"" help:"Stop a task's timer until it is resumed (a trigger still runs it)."`
+	Resume   ctlResumeCmd   `cmd:"" help:"Re-arm a paused task, or revive a task marked failed."`
+	Reload   ctlReloadCmd   `cmd:"" help:"Make the scheduler read its task file again and apply it (an invalid file changes nothing)."`
+	Replicas ctlReplicasCmd `cmd:"" help:"List the replicas sharing the scheduler's state store, with their last heartbeat."`
+}
+
+type ctlReplicasCmd struct{}
+
+// Run lists the replicas.
+func (*ctlReplicasCmd) Run(a *appEnv, c *ctlCmd) error {
+	return c.call(a, &controlv1.ListReplicasRequest{}, &controlv1.ListReplicasResponse{}, func(w io.Writer, m proto.Message) {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTARTED\tLAST-SEEN\tTASK-SET")
+		for _, r := range m.(*controlv1.ListReplicasResponse).GetReplicas() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\tv%d\n", safetext.Escape(r.GetName()), when(r.GetStarted()), when(r.GetSeen()), r.GetVersion())
+		}
+		tw.Flush()
+	})
 }
 
 type ctlListCmd struct{}
@@ -211,7 +227,7 @@ func (c *ctlCmd) call(a *appEnv, req, want proto.Message, table func(io.Writer, 
 		if msg == "" {
 			msg = codeName(e.GetCode())
 		}
-		return fail(ctlExitRefused, "%s", msg)
+		return fail(ctlExitRefused, "%s", safetext.Escape(msg))
 	}
 	if c.Output != "json" {
 		table(a.stdout, resp)
@@ -375,6 +391,13 @@ func printTask(w io.Writer, t *controlv1.Task) {
 	fmt.Fprintf(tw, "next:\t%s\n", when(t.GetNextFire()))
 	fmt.Fprintf(tw, "gate:\t%s\n", orDash(t.GetGate()))
 	fmt.Fprintf(tw, "restarts:\t%d\n", t.GetRestarts())
+	for _, r := range t.GetRunning() {
+		where := ""
+		if r.GetReplica() != "" {
+			where = fmt.Sprintf(" on replica %s (epoch %d, lease until %s)", safetext.Escape(r.GetReplica()), r.GetEpoch(), when(r.GetLeaseUntil()))
+		}
+		fmt.Fprintf(tw, "running:\tslot %s, %d pages, %d items, next offset %d%s\n", when(r.GetSlot()), r.GetPages(), r.GetItems(), r.GetOffset(), where)
+	}
 	fmt.Fprintf(tw, "runs:\t%d\n", len(t.GetRuns()))
 	tw.Flush()
 	if len(t.GetRuns()) == 0 {
@@ -382,33 +405,43 @@ func printTask(w io.Writer, t *controlv1.Task) {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "START\tSLOT\tTRIGGER\tDURATION\tOUTCOME\tPAGES\tITEMS\tSTATUS\tERROR")
+	fmt.Fprintln(tw, "START\tSLOT\tTRIGGER\tDURATION\tOUTCOME\tPAGES\tITEMS\tSTATUS\tREPLICA\tERROR")
 	for _, r := range t.GetRuns() {
 		trigger := "schedule"
-		if r.GetManual() {
+		switch {
+		case r.GetManual():
 			trigger = "manual"
+		case r.GetEpoch() > 1:
+			trigger = fmt.Sprintf("taken over (epoch %d)", r.GetEpoch())
+		case r.GetResumed():
+			trigger = "resumed"
 		}
 		status := "-"
 		if r.GetHttpStatus() != 0 {
 			status = strconv.Itoa(int(r.GetHttpStatus()))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", when(r.GetStart()), when(r.GetSlot()), trigger,
-			r.GetDuration().AsDuration().Round(time.Millisecond), r.GetOutcome(), r.GetPages(), r.GetItems(), status, orDash(r.GetError()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", when(r.GetStart()), when(r.GetSlot()), trigger,
+			r.GetDuration().AsDuration().Round(time.Millisecond), r.GetOutcome(), r.GetPages(), r.GetItems(), status,
+			orDash(safetext.Escape(r.GetReplica())), orDash(safetext.Escape(r.GetError())))
 	}
 	tw.Flush()
 }
 
 // printControl prints the outcome of pause or resume.
 func printControl(w io.Writer, verb string, t *controlv1.Task) {
+	if verb == "paused" && len(t.GetRunning()) > 0 {
+		fmt.Fprintf(w, "paused %s: no fire until it is resumed; the run in progress will finish\n", t.GetName())
+		return
+	}
 	fmt.Fprintf(w, "%s %s: state %s, next %s\n", verb, t.GetName(), t.GetState(), when(t.GetNextFire()))
 }
 
-// when formats an instant in local time, or "-" when unset.
+// when formats an instant in local time with its zone, or "-" when unset.
 func when(ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return "-"
 	}
-	return ts.AsTime().Local().Format("2006-01-02 15:04:05")
+	return ts.AsTime().Local().Format("2006-01-02 15:04:05 MST")
 }
 
 func orDash(s string) string {

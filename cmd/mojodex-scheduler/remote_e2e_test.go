@@ -232,8 +232,8 @@ func TestCtl(t *testing.T) {
 	if len(lines) != 3 || !regexp.MustCompile(`^NAME\s+STATE\s+SCHEDULE\s+NEXT\s+LAST-RUN\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS$`).MatchString(lines[0]) {
 		t.Fatalf("list:\n%s", out)
 	}
-	if !regexp.MustCompile(`^hourly\s+scheduled\s+every 1h0m0s\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+-\s+-\s+-\s+-\s+-$`).MatchString(lines[1]) ||
-		!regexp.MustCompile(`^quick\s+(scheduled|running)\s+every 1s\s+\S+ \S+\s+\S+ \S+\s+ok\s+1\s+3\s+200$`).MatchString(lines[2]) {
+	if !regexp.MustCompile(`^hourly\s+scheduled\s+every 1h0m0s\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z+-][A-Za-z0-9+-]*\s+-\s+-\s+-\s+-\s+-$`).MatchString(lines[1]) ||
+		!regexp.MustCompile(`^quick\s+(scheduled|running)\s+every 1s\s+\S+ \S+ \S+\s+\S+ \S+ \S+\s+ok\s+1\s+3\s+200$`).MatchString(lines[2]) {
 		t.Errorf("list rows:\n%s", out)
 	}
 
@@ -252,8 +252,8 @@ func TestCtl(t *testing.T) {
 	// show.
 	out = ctlOK(t, srv.addr, nil, "show", "quick")
 	if !regexp.MustCompile(`(?m)^name:\s+quick$`).MatchString(out) || !regexp.MustCompile(`(?m)^schedule:\s+every 1s$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^START\s+SLOT\s+TRIGGER\s+DURATION\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+ERROR$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)\sschedule\s+\S+\s+ok\s+1\s+3\s+200\s+-$`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^START\s+SLOT\s+TRIGGER\s+DURATION\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+REPLICA\s+ERROR$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)\sschedule\s+\S+\s+ok\s+1\s+3\s+200\s+-\s+-$`).MatchString(out) {
 		t.Errorf("show quick:\n%s", out)
 	}
 
