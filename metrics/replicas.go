@@ -1,0 +1,81 @@
+package metrics
+
+import (
+	"fmt"
+
+	"github.com/mojodex/mojodex-scheduler/actors"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// replicaMetrics are the series of replicas sharing a store.
+type replicaMetrics struct {
+	claims    *prometheus.CounterVec
+	leases    prometheus.Gauge
+	takeovers prometheus.Counter
+	fenced    *prometheus.CounterVec
+}
+
+// Replicas registers the series of replicas sharing a state store and
+// returns the observer feeding them (pass it to
+// supervisor.WithReplicaObserver). Every label value is pre-created.
+func (m *Metrics) Replicas() (actors.ReplicaObserver, error) {
+	r := &replicaMetrics{
+		claims: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "claims_total",
+			Help:      "Claims of slots made by this replica, by result: won, claimed (by another replica), early (the store's clock is behind this replica's), stale (this replica runs an older task set), failed (the store could not be reached).",
+		}, []string{"result"}),
+		leases: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "leases_held",
+			Help:      "Runs in progress this replica holds a lease on.",
+		}),
+		takeovers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "takeovers_total",
+			Help:      "Runs this replica took over from a replica whose lease lapsed.",
+		}),
+		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace,
+			Name:      "fenced_writes_total",
+			Help:      "Writes of this replica refused because another replica took the run over, by kind (checkpoint, run, renew).",
+		}, []string{"kind"}),
+	}
+	for _, res := range []string{"won", "claimed", "early", "stale", "failed"} {
+		r.claims.WithLabelValues(res)
+	}
+	for _, k := range []string{"checkpoint", "run", "renew"} {
+		r.fenced.WithLabelValues(k)
+	}
+	for _, c := range []prometheus.Collector{r.claims, r.leases, r.takeovers, r.fenced} {
+		if err := m.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// Claims implements actors.ReplicaObserver.
+func (r *replicaMetrics) Claims(won, claimed, early, stale, failed int) {
+	for label, n := range map[string]int{"won": won, "claimed": claimed, "early": early, "stale": stale, "failed": failed} {
+		if n > 0 {
+			r.claims.WithLabelValues(label).Add(float64(n))
+		}
+	}
+}
+
+// LeasesHeld implements actors.ReplicaObserver.
+func (r *replicaMetrics) LeasesHeld(n int) { r.leases.Set(float64(n)) }
+
+// TakenOver implements actors.ReplicaObserver.
+func (r *replicaMetrics) TakenOver(n int) { r.takeovers.Add(float64(n)) }
+
+// Fenced implements actors.ReplicaObserver.
+func (r *replicaMetrics) Fenced(kind string) {
+	switch kind {
+	case "checkpoint", "run", "renew":
+		r.fenced.WithLabelValues(kind).Inc()
+	default:
+		r.fenced.WithLabelValues("other").Inc()
+	}
+}
