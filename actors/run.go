@@ -60,18 +60,25 @@ type jobPanic struct {
 
 var _ apiclient.RunSink = (*run)(nil)
 
-// Progress implements apiclient.RunSink: the checkpoint of a page.
-func (r *run) Progress(p task.Progress, status int) {
+// Progress implements apiclient.RunSink: the checkpoint of a page, saved
+// in the store before the next page is requested (a manual run keeps no
+// checkpoint). A checkpoint that cannot be saved is logged and the run goes
+// on: after a crash its page would be requested again, with the same
+// Idempotency-Key.
+func (r *run) Progress(p task.Progress, status int, saved func()) {
 	r.mu.Lock()
 	if r.finished {
 		r.mu.Unlock()
+		saved() // the API client sees the run ended and drops it
 		return
 	}
 	r.progress, r.status = p, status
 	r.mu.Unlock()
-	if !r.manual {
-		r.rt.checkpoint(r, p)
+	if r.manual {
+		saved()
+		return
 	}
+	r.rt.checkpoint(r, p, saved)
 }
 
 // Finish implements apiclient.RunSink.

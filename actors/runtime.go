@@ -28,6 +28,7 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/internal/timers"
+	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/rs/zerolog"
@@ -163,9 +164,22 @@ func (rt *Runtime) Committer() *store.Committer { return rt.cfg.Committer }
 // sequence number is no longer the alarm's are stale (the actor re-armed,
 // paused or stopped) and are dropped before their slot is claimed.
 type alarm struct {
-	pid  *actor.PID
-	name string
-	seq  atomic.Uint64
+	pid    *actor.PID
+	name   string
+	sched  schedule.Schedule
+	jitter time.Duration
+	// seq is read without the lock (a stale entry is dropped early) and
+	// written with it, together with next.
+	seq atomic.Uint64
+	mu  sync.Mutex
+	// next is the slot armed (Unix nanoseconds; 0 when none): the actor
+	// sets it when it arms, the timer service moves it as it re-arms the
+	// schedule after each fire, but only while the arming is current.
+	next int64
+	// pending is set while a scheduled fire waits in the actor's inbox:
+	// a slot that comes meanwhile cannot be served and is missed, never
+	// claimed, so at most one fire per task is ever queued.
+	pending atomic.Bool
 	// fired is the message of the alarm's scheduled fire, reused: the
 	// timer service writes it before sending it, and writes it again only
 	// for the next arming, which the actor makes after it has copied the
@@ -174,12 +188,17 @@ type alarm struct {
 }
 
 // alarmEntry is one arming: deliver the slot to the alarm's actor if the
-// alarm still has this sequence number.
+// alarm still has this sequence number. Instants are Unix nanoseconds: the
+// entry is 32 bytes, and arming it takes little stack on the fire path.
 type alarmEntry struct {
-	alarm *alarm
-	seq   uint64
-	slot  time.Time
-	due   time.Time
+	alarm     *alarm
+	seq       uint64
+	slot, due int64
+}
+
+// entry returns the arming of slot (due at due) with sequence number seq.
+func entry(a *alarm, seq uint64, slot, due time.Time) alarmEntry {
+	return alarmEntry{alarm: a, seq: seq, slot: slot.UnixNano(), due: due.UnixNano()}
 }
 
 // fire is the one message a task actor gets per scheduled fire: its slot,
@@ -192,32 +211,94 @@ type fire struct {
 	err     error
 }
 
-// arm makes the timer service deliver slot to a at instant due, and
-// returns the arming's sequence number.
-func (rt *Runtime) arm(a *alarm, slot, due time.Time) uint64 {
+// set arms a for slot (Unix nanoseconds; 0 disarms it): every pending
+// entry becomes stale. It returns the new arming's sequence number.
+func (a *alarm) set(slot int64) uint64 {
+	a.mu.Lock()
 	seq := a.seq.Add(1)
-	rt.timers.At(due, alarmEntry{alarm: a, seq: seq, slot: slot, due: due})
+	a.next = slot
+	a.mu.Unlock()
 	return seq
 }
 
-// disarm makes every pending entry of a stale.
-func (rt *Runtime) disarm(a *alarm) {
-	a.seq.Add(1)
+// advance moves the arming seq to slot, unless the actor has armed again
+// (or disarmed) since: it reports whether seq is still current.
+func (a *alarm) advance(seq uint64, slot int64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seq.Load() != seq {
+		return false
+	}
+	a.next = slot
+	return true
 }
 
-// deliver is the timer service's callback: the live entries due now are
-// claimed in one batch, then each actor gets its fire.
+// armed returns the slot armed (Unix nanoseconds; 0 when none).
+func (a *alarm) armed() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.next
+}
+
+// deliver is the timer service's callback, on its goroutine: each live
+// scheduled entry is re-armed for its schedule's next slot (the actor armed
+// the schedule; the service keeps it going, as a periodic timer would),
+// then the entries due now are claimed in one batch and each actor gets
+// its fire. A slot that comes while the actor has not yet taken its
+// previous fire (it is stalled or busy) is counted as missed.
 func (rt *Runtime) deliver(due []alarmEntry) {
+	now := time.Now()
 	live := due[:0]
 	for _, e := range due {
-		if e.alarm.seq.Load() == e.seq {
-			live = append(live, e)
+		a := e.alarm
+		if a.seq.Load() != e.seq {
+			continue
 		}
+		// A scheduled entry's slot is the one armed; a claim tried again
+		// (refused as early) has an earlier one, and its fire is still
+		// pending.
+		if e.seq != 0 && e.slot == a.armed() {
+			rt.rearm(e, now)
+			if a.pending.Swap(true) {
+				rt.obs.Missed(a.name, 1)
+				continue
+			}
+		}
+		live = append(live, e)
 	}
 	if len(live) == 0 {
 		return
 	}
 	rt.claim(live)
+}
+
+// rearm arms e's alarm for the slot after e's. Slots that have already
+// passed (the process stalled, or the wall clock jumped forward) are
+// counted and skipped: the next slot is computed from the schedule, never
+// from when a run ends, so firing does not drift.
+func (rt *Runtime) rearm(e alarmEntry, now time.Time) {
+	a := e.alarm
+	slot := time.Unix(0, e.slot)
+	next := a.sched.Next(slot)
+	if !next.IsZero() && !next.Add(a.jitter).After(now) {
+		latest, missed := schedule.Missed(a.sched, slot, now.Add(-a.jitter), MaxMissedCount)
+		next = a.sched.Next(latest)
+		rt.log.Warn().Str("task", a.name).Int("missed_slots", missed).Time("slot", slot).Time("next", next).
+			Msg("slots passed without firing; skipped to the next one")
+		rt.obs.Missed(a.name, missed)
+	}
+	if next.IsZero() {
+		if !a.advance(e.seq, 0) {
+			return
+		}
+		rt.log.Warn().Str("task", a.name).Msg("the schedule has no further fire time; the task will not fire again")
+		return
+	}
+	if !a.advance(e.seq, next.UnixNano()) {
+		return // the actor armed again, or stopped, meanwhile
+	}
+	due := next.UnixNano() + int64(a.jitter)
+	rt.timers.AtUnixNano(due, alarmEntry{alarm: a, seq: e.seq, slot: next.UnixNano(), due: due})
 }
 
 // claim claims the slots of entries in one batch and sends each actor its
@@ -229,9 +310,9 @@ func (rt *Runtime) claim(entries []alarmEntry) {
 	shared := rt.cfg.Shared != nil
 	version := rt.version.Load()
 	for i, e := range entries {
-		c := store.Claim{Task: e.alarm.name, Slot: e.slot}
+		c := store.Claim{Task: e.alarm.name, Slot: time.Unix(0, e.slot)}
 		if shared {
-			c.Due, c.Owner, c.Lease, c.Version = e.due, rt.cfg.Replica, rt.cfg.Lease, version
+			c.Due, c.Owner, c.Lease, c.Version = time.Unix(0, e.due), rt.cfg.Replica, rt.cfg.Lease, version
 		}
 		b.Claims[i] = c
 	}
@@ -260,7 +341,7 @@ func (rt *Runtime) claim(entries []alarmEntry) {
 			if e.seq != 0 {
 				f = &e.alarm.fired
 			}
-			*f = fire{seq: e.seq, slot: e.slot, won: err == nil && c.Won, refused: c.Refused, err: err}
+			*f = fire{seq: e.seq, slot: c.Slot, won: err == nil && c.Won, refused: c.Refused, err: err}
 			rt.engine.Send(e.alarm.pid, f)
 		}
 		if shared {
@@ -315,7 +396,7 @@ func (rt *Runtime) record(rec task.Run, report func(stored bool)) {
 
 // checkpoint stores the progress of a run in progress; a checkpoint
 // refused because another replica took the run over drops the run here.
-func (rt *Runtime) checkpoint(r *run, p task.Progress) {
+func (rt *Runtime) checkpoint(r *run, p task.Progress, saved func()) {
 	c := store.Checkpoint{Task: r.name, Slot: r.slot, Progress: p}
 	if rt.cfg.Shared != nil {
 		c.Owner, c.Epoch = rt.cfg.Replica, r.epoch
@@ -330,6 +411,7 @@ func (rt *Runtime) checkpoint(r *run, p task.Progress) {
 				rt.robs.Fenced("checkpoint")
 			}
 		}
+		saved()
 	})
 }
 

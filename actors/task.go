@@ -99,7 +99,6 @@ type taskActor struct {
 	parent *actor.PID
 
 	alarm     *alarm
-	armed     time.Time // the slot armed, zero when none
 	notBefore time.Time
 
 	gate     msg.Gate
@@ -160,10 +159,21 @@ func (t *taskActor) receiveCrashed(c *actor.Context) {
 }
 
 // onFireMessage handles the one message of a scheduled fire.
+//
+// The common case (a scheduled fire whose claim was won) is handled here
+// with small frames; every other case goes to onFire.
 func (t *taskActor) onFireMessage(m *fire) {
-	f := *m // the timer service reuses the message once the actor re-arms
+	f := *m // the timer service reuses the message for the next fire
+	if f.seq != 0 {
+		t.alarm.pending.Store(false) // taken: the next slot may fire
+	}
 	t.collect()
-	t.onFire(&f, time.Now())
+	if f.seq == 0 || !f.won || f.seq != t.alarm.seq.Load() {
+		t.onFire(&f, time.Now())
+		return
+	}
+	now := time.Now()
+	t.start(f.slot, false, true, now)
 }
 
 // receiveOther handles every message but a fire; it reports whether the
@@ -252,7 +262,7 @@ func (t *taskActor) guard() {
 
 func (t *taskActor) onStarted(c *actor.Context) {
 	t.self, t.parent = c.PID(), c.Parent()
-	t.alarm = &alarm{pid: t.self, name: t.name}
+	t.alarm = &alarm{pid: t.self, name: t.name, sched: t.cfg.Schedule, jitter: t.jitter}
 	if t.rt.Shared() {
 		t.rt.names.put(t.alarm) // the reaper hands this actor the runs it takes over
 	}
@@ -302,7 +312,7 @@ func (t *taskActor) onStarted(c *actor.Context) {
 // fireOnce claims slot outside the timer (a catch-up, a start-up fire); its
 // fire message follows like any other.
 func (t *taskActor) fireOnce(slot time.Time) {
-	t.rt.claim([]alarmEntry{{alarm: t.alarm, seq: 0, slot: slot}})
+	t.rt.claim([]alarmEntry{entry(t.alarm, 0, slot, slot)})
 }
 
 // resume continues a run that a previous process (or incarnation) left in
@@ -347,40 +357,46 @@ func FirstSlot(s schedule.Schedule, jitter time.Duration, notBefore, now time.Ti
 	return s.Next(from)
 }
 
-// armSlot arms the timer for slot (fired at slot plus jitter).
+// armSlot arms the timer for slot (fired at slot plus jitter). It is on
+// the fire path: it calls the timer service directly, with a small entry.
 func (t *taskActor) armSlot(slot time.Time) {
-	t.armed = slot
 	if slot.IsZero() {
-		t.rt.disarm(t.alarm)
-		t.rt.log.Warn().Str("task", t.name).Msg("the schedule has no further fire time; the task will not fire again")
+		t.noFurtherFire()
 		return
 	}
-	t.rt.arm(t.alarm, slot, slot.Add(t.jitter))
+	seq := t.alarm.set(slot.UnixNano())
+	t.alarm.pending.Store(false)
+	due := slot.UnixNano() + int64(t.jitter)
+	t.rt.timers.AtUnixNano(due, alarmEntry{alarm: t.alarm, seq: seq, slot: slot.UnixNano(), due: due})
+}
+
+// armed returns the slot armed (zero when none).
+func (t *taskActor) armed() time.Time {
+	if t.alarm == nil {
+		return time.Time{}
+	}
+	if n := t.alarm.armed(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// noFurtherFire disarms a schedule that has ended.
+//
+//go:noinline
+func (t *taskActor) noFurtherFire() {
+	t.disarm()
+	t.rt.log.Warn().Str("task", t.name).Msg("the schedule has no further fire time; the task will not fire again")
 }
 
 func (t *taskActor) disarm() {
-	t.armed = time.Time{}
 	if t.alarm != nil {
-		t.rt.disarm(t.alarm)
+		t.alarm.set(0)
 	}
 }
 
-// rearm arms the slot after the one firing now. Slots that have already
-// passed (the process stalled, or the wall clock jumped forward) are counted
-// and skipped: the next slot is computed from the schedule, never from
-// when a run ends, so firing does not drift.
-func (t *taskActor) rearm(slot, now time.Time) {
-	next := t.cfg.Schedule.Next(slot)
-	if !next.IsZero() && !next.Add(t.jitter).After(now) {
-		latest, missed := schedule.Missed(t.cfg.Schedule, slot, now.Add(-t.jitter), MaxMissedCount)
-		next = t.cfg.Schedule.Next(latest)
-		t.rt.log.Warn().Str("task", t.name).Int("missed_slots", missed).Time("slot", slot).Time("next", next).
-			Msg("slots passed without firing; skipped to the next one")
-		t.rt.obs.Missed(t.name, missed)
-	}
-	t.armSlot(next)
-}
-
+//
+//go:noinline
 func (t *taskActor) onFire(f *fire, now time.Time) {
 	oneOff := f.seq == 0
 	if !oneOff {
@@ -388,7 +404,6 @@ func (t *taskActor) onFire(f *fire, now time.Time) {
 			t.stale(f, now)
 			return
 		}
-		t.rearm(f.slot, now)
 	} else if t.paused || t.draining || t.retired != "" {
 		t.stale(f, now)
 		return
@@ -426,11 +441,11 @@ func (t *taskActor) retryAfterStoreError(slot, now time.Time) {
 	spec := t.cfg.Spec
 	retryAt := now.Add(storeRetry)
 	if spec.Misfire != task.MisfireOnce || (spec.MisfireGrace > 0 && retryAt.Sub(slot) > spec.MisfireGrace) ||
-		(!t.armed.IsZero() && !retryAt.Before(t.armed.Add(t.jitter))) {
+		(!t.armed().IsZero() && !retryAt.Before(t.armed().Add(t.jitter))) {
 		t.rt.obs.Missed(t.name, 1)
 		return
 	}
-	t.rt.timers.At(retryAt, alarmEntry{alarm: t.alarm, slot: slot, due: slot.Add(t.jitter)})
+	t.rt.timers.At(retryAt, entry(t.alarm, 0, slot, slot.Add(t.jitter)))
 }
 
 // stale handles a fire that lost its arming (paused, drained, retired
@@ -526,34 +541,58 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 	if !manual {
 		r.due = slot.Add(t.jitter)
 	}
-	if !t.armed.IsZero() {
-		r.next = t.armed.Add(t.jitter)
+	if armed := t.armed(); !armed.IsZero() {
+		r.next = armed.Add(t.jitter)
 	}
 	t.runs = append(t.runs, r)
-	lateness := now.Sub(r.due)
-	if manual || resumed || lateness < 0 {
-		lateness = 0
-	}
-	ev := t.rt.log.Info().Str("task", t.name).Time("slot", slot).Float64("lateness_s", lateness.Seconds())
-	if manual {
-		ev = ev.Bool("manual", true)
-	}
-	if resumed {
-		ev = ev.Bool("resumed", true)
-	}
-	ev.Msg("run started")
-	t.rt.obs.Fired(t.name, slot, lateness)
+	t.started(r, now)
 	t.armBackstop(r.deadline, now)
 	if spec.Job != nil {
 		if !t.rt.jobs.submit(r) {
-			r.finish(task.OutcomeSkipped, task.SkipQueueFull, nil, 0, fmt.Errorf("%d jobs are already waiting for a worker", t.rt.cfg.JobQueue))
+			t.queueFull(r)
 		}
 		return
 	}
+	t.sendRun(r, from)
+}
+
+// queueFull skips a run the job workers cannot take.
+//
+//go:noinline
+func (t *taskActor) queueFull(r *run) {
+	r.finish(task.OutcomeSkipped, task.SkipQueueFull, nil, 0, fmt.Errorf("%d jobs are already waiting for a worker", t.rt.cfg.JobQueue))
+}
+
+// sendRun hands an HTTP run to the API-client actor.
+//
+//go:noinline
+func (t *taskActor) sendRun(r *run, from task.Progress) {
+	spec := t.cfg.Spec
 	t.rt.engine.Send(t.rt.cfg.API, &apiclient.RunRequest{
-		Task: t.name, Request: spec.Request, Paginate: spec.Paginate, Slot: slot, From: from,
+		Task: t.name, Request: spec.Request, Paginate: spec.Paginate, Slot: r.slot, From: from,
 		Timeout: spec.Timeout, Deadline: r.deadline, Ctx: &r.ctx, Sink: r, Lease: r,
 	})
+}
+
+// started logs and counts a run that starts.
+//
+//go:noinline
+func (t *taskActor) started(r *run, now time.Time) {
+	lateness := now.Sub(r.due)
+	if r.manual || r.resumed || lateness < 0 {
+		lateness = 0
+	}
+	if ev := t.rt.log.Info(); ev.Enabled() {
+		ev = ev.Str("task", t.name).Time("slot", r.slot).Float64("lateness_s", lateness.Seconds())
+		if r.manual {
+			ev = ev.Bool("manual", true)
+		}
+		if r.resumed {
+			ev = ev.Bool("resumed", true)
+		}
+		ev.Msg("run started")
+	}
+	t.rt.obs.Fired(t.name, r.slot, lateness)
 }
 
 // collect forgets the runs that have finished, keeping the latest result.
@@ -769,10 +808,11 @@ func (t *taskActor) onStopped() {
 
 // upcoming returns the next n fires (jitter included) from the slot armed.
 func (t *taskActor) upcoming(n int) []time.Time {
-	if t.armed.IsZero() {
+	armed := t.armed()
+	if armed.IsZero() {
 		return nil
 	}
-	slots := append([]time.Time{t.armed}, schedule.Upcoming(t.cfg.Schedule, t.armed, n-1)...)
+	slots := append([]time.Time{armed}, schedule.Upcoming(t.cfg.Schedule, armed, n-1)...)
 	for i := range slots {
 		slots[i] = slots[i].Add(t.jitter)
 	}
@@ -791,8 +831,8 @@ func (t *taskActor) status() task.Status {
 	case spec.EnabledIf != task.GateNone && t.gate.Known && !t.gate.Open:
 		st.State = task.StateGated
 	}
-	if !t.armed.IsZero() {
-		st.Next = t.armed.Add(t.jitter)
+	if armed := t.armed(); !armed.IsZero() {
+		st.Next = armed.Add(t.jitter)
 	}
 	for _, r := range t.runs {
 		st.Running = append(st.Running, r.running())

@@ -40,6 +40,9 @@ type attemptDone struct {
 // retryDue re-queues a run whose retry backoff has passed.
 type retryDue struct{ run *apiRun }
 
+// pageSaved re-queues a run whose checkpoint its sink has saved.
+type pageSaved struct{ run *apiRun }
+
 // wake makes the actor dispatch again once a rate-limit token is due.
 type wake struct{ at time.Time }
 
@@ -159,6 +162,10 @@ func (a *apiActor) Receive(c *actor.Context) {
 		a.onAttempt(m.run, m.out)
 	case retryDue:
 		m.run.retry = nil
+		if _, ok := a.held[m.run]; ok {
+			a.enqueue(m.run)
+		}
+	case pageSaved:
 		if _, ok := a.held[m.run]; ok {
 			a.enqueue(m.run)
 		}
@@ -441,8 +448,8 @@ func (a *apiActor) onAttempt(r *apiRun, out attemptResult) {
 	if p.Mode == task.ModeOffset {
 		r.progress.Offset += p.Size
 	}
-	r.req.Sink.Progress(r.progress, r.status)
-	a.enqueue(r)
+	engine, self := a.engine, a.self
+	r.req.Sink.Progress(r.progress, r.status, func() { engine.Send(self, pageSaved{run: r}) })
 }
 
 // finish ends a run held by the actor and reports it.

@@ -26,17 +26,25 @@ type sink struct {
 	done     chan RunResult
 	// panicOnProgress makes Progress panic (a bug in a sink crashes the actor).
 	panicOnProgress bool
+	// saves, when not nil, receives each checkpoint's saved callback
+	// instead of Progress calling it at once (a store still writing).
+	saves chan func()
 }
 
 func newSink() *sink { return &sink{done: make(chan RunResult, 4)} }
 
-func (s *sink) Progress(p task.Progress, _ int) {
+func (s *sink) Progress(p task.Progress, _ int, saved func()) {
 	if s.panicOnProgress {
 		panic("sink exploded")
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.progress = append(s.progress, p)
+	s.mu.Unlock()
+	if s.saves != nil {
+		s.saves <- saved
+		return
+	}
+	saved()
 }
 
 func (s *sink) Finish(r RunResult) {
@@ -175,6 +183,37 @@ func TestActorDrivesOffsetPaginationWithCheckpointsAndKeys(t *testing.T) {
 		}
 		if st := stats(t, e, api); st.Held != 0 || st.Waiting != 0 {
 			t.Errorf("stats after the run: %+v", st)
+		}
+		<-e.Poison(api).Done()
+	})
+}
+
+// The next page is requested only once the sink has saved the checkpoint
+// of the previous one: a page answered is never requested again after a
+// crash, however slow the store.
+func TestActorWaitsForTheCheckpointBeforeTheNextPage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, n int) (*http.Response, error) {
+			ids := make([]int, []int{2, 2, 1}[min(n, 2)])
+			b, _ := json.Marshal(map[string]any{"ids": ids})
+			return fakeResponse(r, 200, string(b)), nil
+		})
+		e := newEngine(t)
+		api := e.Spawn(NewActor(fakeClient(t, h, nil), nil), "api")
+		s := newSink()
+		s.saves = make(chan func(), 1)
+		e.Send(api, runReq(task.ServiceBackend, "/page", &task.Paginate{Mode: task.ModeOffset, Size: 2, SizeField: "n", OffsetField: "offset", Result: "ids", MaxPages: 5}, s))
+		for page := 1; page <= 2; page++ {
+			saved := <-s.saves
+			time.Sleep(time.Minute) // the store takes its time
+			synctest.Wait()
+			if bodies, _ := h.calls("/page"); len(bodies) != page {
+				t.Fatalf("%d pages requested before checkpoint %d was saved, want %d", len(bodies), page, page)
+			}
+			saved()
+		}
+		if r := s.wait(t); r.Outcome != task.OutcomeOK || r.Progress.Pages != 3 {
+			t.Fatalf("result %+v", r)
 		}
 		<-e.Poison(api).Done()
 	})

@@ -52,9 +52,12 @@ type Lease interface {
 // called from the API-client actor's goroutine: they must be quick and must
 // not block.
 type RunSink interface {
-	// Progress is called after a page answered with a full list, before
-	// the next page is requested: it is the run's checkpoint.
-	Progress(p task.Progress, status int)
+	// Progress is called after a page answered with a full list: it is
+	// the run's checkpoint. The next page is requested only once saved
+	// has been called (from any goroutine, once): a sink that stores the
+	// checkpoint calls it when the checkpoint is durable, so that a page
+	// answered is never requested again after a crash.
+	Progress(p task.Progress, status int, saved func())
 	// Finish is called once, when the run ends.
 	Finish(r RunResult)
 }

@@ -274,7 +274,7 @@ func (m *Memory) commit(b *Batch) error {
 		}
 		a.Stored = fromNanos(st.anchor)
 	}
-	now := time.Now()
+	now := m.now()
 	for i := range b.Claims {
 		c := &b.Claims[i]
 		st := m.task(c.Task)

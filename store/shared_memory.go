@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,7 +15,7 @@ const EarlyTolerance = 50 * time.Millisecond
 
 // SharedMemory is an in-memory Shared store: several supervisors in one
 // process (tests, simulations) can share it as replicas share a database.
-// Its clock is the process's.
+// Its clock is the process's, or behind it by SetClockBehind.
 type SharedMemory struct {
 	*Memory
 }
@@ -43,6 +44,22 @@ type sharedState struct {
 	next     int64 // the last version number given
 	replicas map[string]Replica
 	watchers []chan struct{}
+	behind   atomic.Int64 // how far the store's clock is behind the process's
+}
+
+// SetClockBehind makes the store's clock run d behind the process's, as a
+// database server's clock may run behind a replica's: claims due within d
+// (less EarlyTolerance) are then refused as early.
+func (s *SharedMemory) SetClockBehind(d time.Duration) {
+	s.shared.behind.Store(int64(d))
+}
+
+// now is the store's clock.
+func (m *Memory) now() time.Time {
+	if m.shared == nil {
+		return time.Now()
+	}
+	return time.Now().Add(-time.Duration(m.shared.behind.Load()))
 }
 
 // stale reports whether a claim from version must be refused. Called with
@@ -76,7 +93,7 @@ func holds(ip InProgress, owner string, epoch int64) bool {
 
 // Heartbeat implements Shared.
 func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
-	now := time.Now()
+	now := s.now()
 	sh := s.shared
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -90,7 +107,7 @@ func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
 
 // Replicas implements Shared.
 func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
-	now := time.Now()
+	now := s.now()
 	sh := s.shared
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -116,7 +133,7 @@ func compareStrings(a, b string) int {
 
 // Renew implements Shared.
 func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]bool, error) {
-	now := time.Now()
+	now := s.now()
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	out := make([]bool, len(held))
@@ -146,7 +163,7 @@ func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]
 
 // TakeOver implements Shared.
 func (s *SharedMemory) TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error) {
-	now := time.Now()
+	now := s.now()
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	defer s.lockFor(slices.Values(tasks))()

@@ -171,6 +171,42 @@ func TestReplicasFireEverySlotOnce(t *testing.T) {
 	})
 }
 
+// A replica whose clock runs ahead of the store's has its claims refused
+// as early; each is tried again when the store's clock reaches the slot,
+// so every slot still fires exactly once, none is missed, and none fires
+// before the store's clock says it is due.
+func TestClockAheadOfStoreClaimsAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := store.NewSharedMemory()
+		const behind = 400 * time.Millisecond
+		shared.SetClockBehind(behind)
+		r := startReplica(t, "r1", shared, []task.Spec{jobSpec("a", 10*time.Second, noop)}, []byte("v1"))
+		time.Sleep(2*time.Minute + time.Second)
+		synctest.Wait()
+		fires := r.rec.firesOf("a")
+		if len(fires) != 12 {
+			t.Errorf("fired %d slots, want 12", len(fires))
+		}
+		seen := map[time.Time]bool{}
+		for _, f := range fires {
+			if seen[f.slot] {
+				t.Errorf("slot %s fired twice", f.slot)
+			}
+			seen[f.slot] = true
+			if early := f.slot.Add(behind - store.EarlyTolerance); f.at.Before(early) {
+				t.Errorf("slot %s fired at %s, before the store's clock reached it (%s)", f.slot, f.at, early)
+			}
+		}
+		r.rec.mu.Lock()
+		missed := r.rec.missed
+		r.rec.mu.Unlock()
+		if missed != 0 {
+			t.Errorf("%d slots missed, want none", missed)
+		}
+		r.stop(t)
+	})
+}
+
 // A replica that dies during a run: once its lease lapses, another replica
 // takes the run over (epoch 2), resumes it and records it; the dead
 // replica records nothing.

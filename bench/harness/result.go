@@ -7,6 +7,9 @@ import "time"
 type Result struct {
 	Scenario  int    `json:"scenario"`
 	Scheduler string `json:"scheduler"` // ours, robfig, gocron, none
+	// Store is the state store of ours in a fire scenario: memory or bolt
+	// (a bbolt file in a temporary directory, as the service deploys it).
+	Store string `json:"store,omitempty"`
 	Variant   string `json:"variant,omitempty"`
 	Short     bool   `json:"short"`
 

@@ -37,8 +37,11 @@ tasks:
     paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
 `)
 	state := filepath.Join(t.TempDir(), "state.db")
-	// Page 1 answers at once; page 2 hangs long enough to be killed.
-	stub.Inject("/home_chat", mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Minute})
+	// Page 1 answers at once; page 2 hangs long enough to be killed. After
+	// the restart page 2 answers at once and page 3 takes a second, so the
+	// resumed run is surely in progress when the start's own fire comes.
+	stub.Inject("/home_chat", mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Minute},
+		mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Second})
 
 	first := command(t, stub, "run", "--tasks", tasks)
 	first.Env = append(first.Env, "MOJODEX_SCHEDULER_STATE="+state)

@@ -53,7 +53,12 @@ func New[T any](deliver func(due []T)) *Service[T] {
 // tells stale entries apart itself (e.g. by a sequence number in v). After
 // Stop it does nothing.
 func (s *Service[T]) At(at time.Time, v T) {
-	key := at.UnixNano()
+	s.AtUnixNano(at.UnixNano(), v)
+}
+
+// AtUnixNano is At with the instant in Unix nanoseconds (a smaller frame
+// for callers on a hot path).
+func (s *Service[T]) AtUnixNano(key int64, v T) {
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()

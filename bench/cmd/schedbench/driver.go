@@ -33,20 +33,26 @@ type runSpec struct {
 	scenario  int
 	scheduler string
 	variant   string
+	store     string // ours in a fire scenario: memory or bolt
 }
 
 func (r runSpec) key() string {
-	if r.variant != "" {
-		return fmt.Sprintf("s%d-%s-%s", r.scenario, r.scheduler, r.variant)
+	k := fmt.Sprintf("s%d-%s", r.scenario, r.scheduler)
+	if r.store != "" && r.store != "memory" {
+		k += "-" + r.store
 	}
-	return fmt.Sprintf("s%d-%s", r.scenario, r.scheduler)
+	if r.variant != "" {
+		k += "-" + r.variant
+	}
+	return k
 }
 
 // plan lists the runs, in order: every scenario with every scheduler.
 func plan(short bool, only string) []runSpec {
 	var runs []runSpec
 	for _, s := range []int{1, 2} {
-		for _, sch := range []string{"ours", "robfig", "gocron"} {
+		runs = append(runs, runSpec{scenario: s, scheduler: "ours", store: "memory"}, runSpec{scenario: s, scheduler: "ours", store: "bolt"})
+		for _, sch := range []string{"robfig", "gocron"} {
 			runs = append(runs, runSpec{scenario: s, scheduler: sch})
 		}
 	}
@@ -100,6 +106,9 @@ func drive(cfg driverConfig) int {
 	hists := map[string]string{}
 	for _, r := range plan(cfg.short, cfg.only) {
 		args := []string{"-scenario", strconv.Itoa(r.scenario), "-scheduler", r.scheduler}
+		if r.store != "" {
+			args = append(args, "-store", r.store)
+		}
 		if r.variant != "" {
 			args = append(args, "-variant", r.variant)
 		}
@@ -147,12 +156,12 @@ func drive(cfg driverConfig) int {
 	code := 0
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Printf("FAIL %s: %s\n", runSpec{r.Scenario, r.Scheduler, r.Variant}.key(), r.Error)
+			fmt.Printf("FAIL %s: %s\n", runSpec{r.Scenario, r.Scheduler, r.Variant, r.Store}.key(), r.Error)
 			code = 1
 		}
 		if cfg.strict && r.Scheduler == "ours" && r.Fires != nil && (r.Fires.Delivered != r.Fires.Expected || r.Fires.Doubled > 0) {
 			fmt.Printf("FAIL %s: delivered %d of %d due fires, %d doubled\n",
-				runSpec{r.Scenario, r.Scheduler, r.Variant}.key(), r.Fires.Delivered, r.Fires.Expected, r.Fires.Doubled)
+				runSpec{r.Scenario, r.Scheduler, r.Variant, r.Store}.key(), r.Fires.Delivered, r.Fires.Expected, r.Fires.Doubled)
 			code = 1
 		}
 	}
@@ -227,7 +236,11 @@ func dur(d time.Duration) string {
 
 // line is the one-line summary of a run.
 func line(r harness.Result) string {
-	head := fmt.Sprintf("scenario %d  %-7s", r.Scenario, r.Scheduler)
+	name := r.Scheduler
+	if r.Store != "" {
+		name += "/" + r.Store
+	}
+	head := fmt.Sprintf("scenario %d  %-12s", r.Scenario, name)
 	switch {
 	case r.Error != "" && r.Fires == nil && r.Calls == 0 && r.Window == 0:
 		return head + "  ERROR"
@@ -267,7 +280,7 @@ func redraw(dir, plot string) int {
 	short := false
 	for _, r := range results {
 		short = short || r.Short
-		key := runSpec{r.Scenario, r.Scheduler, r.Variant}.key()
+		key := runSpec{r.Scenario, r.Scheduler, r.Variant, r.Store}.key()
 		hists[key] = filepath.Join(dir, "hist-"+key+".json")
 	}
 	fmt.Print(report(results, short, 0))

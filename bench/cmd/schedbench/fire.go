@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -30,6 +32,8 @@ type fireConfig struct {
 	// measured as lateness (robfig chooses its own anchor, see setupRobfig).
 	margin   time.Duration
 	profiles profiles
+	// store is ours' state store: memory or bolt.
+	store string
 }
 
 // fireScenario returns the sizes of scenario s.
@@ -156,11 +160,36 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 	for i := range specs {
 		specs[i] = task.Spec{Name: taskName(i), Every: cfg.period, Job: noop}
 	}
+	var st store.Store = store.NewMemory()
+	var dir string
+	switch cfg.store {
+	case "memory", "":
+	case "bolt":
+		var err error
+		if dir, err = os.MkdirTemp("", "schedbench-state-"); err != nil {
+			return started{}, err
+		}
+		bolt, err := store.OpenBolt(filepath.Join(dir, "state.db"))
+		if err != nil {
+			os.RemoveAll(dir)
+			return started{}, err
+		}
+		st = bolt
+	default:
+		return started{}, fmt.Errorf("unknown store %q (memory, bolt)", cfg.store)
+	}
+	closeStore := func() {
+		_ = st.Close()
+		if dir != "" {
+			_ = os.RemoveAll(dir)
+		}
+	}
 	producer, err := supervisor.New(specs, nil,
 		supervisor.WithObserver(obs),
 		supervisor.WithStart(rec.t0),
-		supervisor.WithStore(store.NewMemory()))
+		supervisor.WithStore(st))
 	if err != nil {
+		closeStore()
 		return started{}, err
 	}
 	specs = nil // New keeps its own copy
@@ -170,6 +199,7 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 	}
 	pid := supervisor.Spawn(engine, producer)
 	stop := func() error {
+		defer closeStore()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		select {
@@ -288,6 +318,7 @@ func runFire(cfg fireConfig) harness.Result {
 	switch cfg.scheduler {
 	case "ours":
 		obs = &ourObserver{rec: rec}
+		res.Store = cfg.store
 		st, err = setupOurs(cfg, rec, obs)
 	case "robfig":
 		st, err = setupRobfig(cfg, rec)

@@ -44,6 +44,7 @@ func main() {
 		scenario   = flag.Int("scenario", 0, "scenario to run in this process: 1-5")
 		scheduler  = flag.String("scheduler", "ours", "ours | robfig | gocron | none (scenario 4 only)")
 		variant    = flag.String("variant", "unlimited", "scenario 5: unlimited | unlimited-stub | rate-100 | rate-1000")
+		storeKind  = flag.String("store", "memory", "scenarios 1-3, ours: the state store, memory | bolt (a file in a temporary directory)")
 		short      = flag.Bool("short", false, "short mode (CI): smaller and shorter runs")
 		n          = flag.Int("n", 0, "override the number of tasks")
 		period     = flag.Duration("period", 0, "override the period")
@@ -89,7 +90,7 @@ func main() {
 		if *margin > 0 {
 			cfg.margin = *margin
 		}
-		cfg.scheduler, cfg.profiles = *scheduler, p
+		cfg.scheduler, cfg.profiles, cfg.store = *scheduler, p, *storeKind
 		res = runFire(cfg)
 		if *histOut != "" && res.Error == "" {
 			if err := writeJSON(*histOut, res.Hist); err != nil {
