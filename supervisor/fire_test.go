@@ -36,7 +36,7 @@ func (s *system) crashAPI(t *testing.T) {
 type panickingSink struct{}
 
 func (panickingSink) Progress(task.Progress, int, func()) { panic("sink exploded") }
-func (panickingSink) Finish(apiclient.RunResult)  { panic("sink exploded") }
+func (panickingSink) Finish(apiclient.RunResult)          { panic("sink exploded") }
 
 // The wedge: the API-client actor crashes while a run's call is in flight.
 // The run fails at once (not at some timeout), a run started while the
