@@ -14,6 +14,7 @@ import (
 	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
+	"github.com/rs/zerolog"
 )
 
 // MaxMissedCount bounds the count of missed slots reported at once (after a
@@ -111,7 +112,10 @@ type taskActor struct {
 	runs    []*run // runs in progress: one, or a few with overlap: allow
 	queued  *pendingFire
 	pending *pendingFire
-	last    *task.Run
+	// last is the latest result (valid when hasLast), kept by value: a
+	// fire allocates nothing for it.
+	last    task.Run
+	hasLast bool
 
 	backstop   *time.Timer
 	backstopAt time.Time
@@ -268,7 +272,9 @@ func (t *taskActor) onStarted(c *actor.Context) {
 	}
 	st := t.cfg.Stored
 	t.paused = st.Paused
-	t.last = st.Last
+	if st.Last != nil {
+		t.last, t.hasLast = *st.Last, true
+	}
 	t.notBefore = t.cfg.Start
 	if st.LastSlot.After(t.notBefore) {
 		t.notBefore = st.LastSlot
@@ -520,7 +526,7 @@ func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipR
 	if manual || claimed {
 		rec := task.Run{Task: t.name, Slot: slot, Manual: manual, Start: now, Outcome: task.OutcomeSkipped,
 			Reason: reason, Err: text, Replica: t.rt.cfg.Replica}
-		t.last = &rec
+		t.last, t.hasLast = rec, true
 		t.rt.record(rec, func(bool) { t.rt.obs.RunFinished(rec) })
 	}
 	return false, reason
@@ -582,7 +588,11 @@ func (t *taskActor) started(r *run, now time.Time) {
 	if r.manual || r.resumed || lateness < 0 {
 		lateness = 0
 	}
-	if ev := t.rt.log.Info(); ev.Enabled() {
+	// The levels are compared first: Logger.Info takes more stack than an
+	// actor's fresh goroutine starts with, and growing it costs more than
+	// the rest of a fire.
+	if t.rt.log.GetLevel() <= zerolog.InfoLevel && zerolog.GlobalLevel() <= zerolog.InfoLevel {
+		ev := t.rt.log.Info()
 		ev = ev.Str("task", t.name).Time("slot", r.slot).Float64("lateness_s", lateness.Seconds())
 		if r.manual {
 			ev = ev.Bool("manual", true)
@@ -600,8 +610,8 @@ func (t *taskActor) collect() {
 	n := 0
 	for _, r := range t.runs {
 		if r.done() {
-			if res := r.result; t.last == nil || !res.Start.Before(t.last.Start) {
-				t.last = &res
+			if !t.hasLast || !r.result.Start.Before(t.last.Start) {
+				t.last, t.hasLast = r.result, true
 			}
 			continue
 		}
@@ -609,10 +619,7 @@ func (t *taskActor) collect() {
 		n++
 	}
 	clear(t.runs[n:])
-	t.runs = t.runs[:n]
-	if n == 0 {
-		t.runs = nil
-	}
+	t.runs = t.runs[:n] // the backing array is kept for the next fire
 }
 
 // settle does what waits for the runs to end: start the queued fire, report
@@ -838,8 +845,8 @@ func (t *taskActor) status() task.Status {
 		st.Running = append(st.Running, r.running())
 	}
 	slices.SortFunc(st.Running, func(a, b task.Running) int { return a.Start.Compare(b.Start) })
-	if t.last != nil {
-		last := *t.last
+	if t.hasLast {
+		last := t.last
 		st.Last = &last
 	}
 	return st

@@ -114,7 +114,7 @@ type loadSink struct {
 	to     *actor.PID
 }
 
-func (loadSink) Progress(task.Progress, int) {}
+func (loadSink) Progress(_ task.Progress, _ int, saved func()) { saved() }
 func (s loadSink) Finish(r apiclient.RunResult) { s.engine.Send(s.to, r) }
 
 // Receive implements actor.Receiver.
