@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -115,7 +116,8 @@ func (s *server) refused(r *http.Request, why string) {
 
 // tasksContent is the tasks page's content.
 type tasksContent struct {
-	Rows    []taskRow
+	// Rows is the table's rows, rendered by renderRows.
+	Rows    template.HTML
 	Summary summary
 }
 
@@ -132,11 +134,17 @@ func (s *server) tasksPage(w http.ResponseWriter, r *http.Request, av authView) 
 	now := s.opts.now()
 	rows := make([]taskRow, len(list))
 	for i, st := range list {
-		rows[i] = newTaskRow(st, runs[i], errs[i], now)
+		rows[i] = newTaskRow(st, runs[i], errs[i], now, false)
+	}
+	html, err := s.tmpl.renderRows(rows)
+	if err != nil {
+		s.opts.log.Error().Err(err).Msg("status page")
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
 	}
 	s.page(w, http.StatusOK, "tasks", pageData{
 		Title: "Tasks", Auth: av, RefreshMS: s.refreshMS(), Rendered: newWhen(now, now),
-		Content: tasksContent{Rows: rows, Summary: newSummary(list)},
+		Content: tasksContent{Rows: html, Summary: newSummary(list)},
 	})
 }
 

@@ -165,6 +165,9 @@ func TestTasksPage(t *testing.T) {
 			t.Errorf("gated row: class %q, text %q", attr(gated, "class"), text(gated))
 		}
 		broken := row(t, doc, "broken")
+		if !hasClass(broken, "last-failed") || hasClass(steady, "last-failed") {
+			t.Errorf("a last run that failed does not mark its row (broken %q, steady %q)", attr(broken, "class"), attr(steady, "class"))
+		}
 		if !strings.Contains(text(broken), "failed") || len(findAll(broken, "i")) != statuspage.StripLength {
 			t.Errorf("broken row: %q", text(broken))
 		}
@@ -179,7 +182,7 @@ func TestTasksPage(t *testing.T) {
 		}
 
 		counts := text(findByID(t, doc, "counts"))
-		for _, want := range []string{"5 tasks", "1 gate closed", "1 failed"} {
+		for _, want := range []string{"5 tasks", "1 gate closed", "1 failed", "last run failed"} {
 			if !strings.Contains(counts, want) {
 				t.Errorf("counts %q lack %q", counts, want)
 			}
@@ -275,7 +278,7 @@ func TestRunInProgress(t *testing.T) {
 		time.Sleep(21 * time.Second)
 		synctest.Wait()
 		tr = row(t, parse(t, f.get("/").Body), "first-home-chat-of-week")
-		if hasClass(tr, "running") || !strings.Contains(text(tr), "3 pages · 110 items · HTTP 200") {
+		if hasClass(tr, "running") || !strings.Contains(text(tr), "3 pages · 110 items") {
 			t.Errorf("row after the run: class %q, text %q", attr(tr, "class"), text(tr))
 		}
 		if progress := text(findByID(t, parse(t, f.get("/tasks/first-home-chat-of-week").Body), "in-progress")); progress != "" {

@@ -2,6 +2,7 @@ package statuspage
 
 import (
 	"bytes"
+	"errors"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -11,7 +12,10 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"runtime"
+	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 //go:embed templates/*.html
@@ -76,6 +80,7 @@ func (t *templates) serveAsset(w http.ResponseWriter, r *http.Request) {
 // templates holds one template set per page, each with the layout.
 type templates struct {
 	pages  map[string]*template.Template
+	rows   *template.Template
 	assets map[string]asset
 }
 
@@ -115,7 +120,51 @@ func parseTemplates() (*templates, error) {
 		}
 		t.pages[name] = c
 	}
+	if t.rows, err = template.New("rows.html").Funcs(funcs).ParseFS(templateFS, "templates/rows.html"); err != nil {
+		return nil, fmt.Errorf("statuspage: template rows: %w", err)
+	}
 	return t, nil
+}
+
+// rowsPerChunk is how many rows of the tasks page one goroutine renders.
+const rowsPerChunk = 128
+
+// renderRows renders the tasks page's rows, in chunks of rowsPerChunk
+// on up to GOMAXPROCS goroutines, and joins them. Each chunk is the
+// output of html/template (executing a template concurrently is safe),
+// so the joined rows are safe HTML in the table's body.
+func (t *templates) renderRows(rows []taskRow) (template.HTML, error) {
+	n := (len(rows) + rowsPerChunk - 1) / rowsPerChunk
+	outs := make([]bytes.Buffer, n)
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(n, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				chunk := rows[i*rowsPerChunk : min((i+1)*rowsPerChunk, len(rows))]
+				errs[i] = t.rows.ExecuteTemplate(&outs[i], "rows", chunk)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return "", fmt.Errorf("statuspage: rendering the tasks' rows: %w", err)
+	}
+	size := 0
+	for i := range outs {
+		size += outs[i].Len()
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range outs {
+		b.Write(outs[i].Bytes())
+	}
+	return template.HTML(b.String()), nil
 }
 
 // bufPool recycles the buffers pages are rendered into.

@@ -33,6 +33,10 @@
     return future ? "in " + s : s + " ago";
   }
 
+  function shortTime(t, now) {
+    return sameDay(t, now) ? timeFmt.format(t) : dayFmt.format(t);
+  }
+
   function sameDay(a, b) {
     return a.getFullYear() === b.getFullYear() && a.getMonth() === b.getMonth() && a.getDate() === b.getDate();
   }
@@ -55,7 +59,15 @@
           el.textContent = (sameDay(t, now) ? "" : runDayFmt.format(t) + ", ") + clockFmt.format(t);
           break;
         case "short":
-          el.textContent = sameDay(t, now) ? timeFmt.format(t) : dayFmt.format(t);
+          el.textContent = shortTime(t, now);
+          break;
+        case "both":
+          // Relative, with the local time on a second line.
+          el.textContent = relative(t, now);
+          var sub = document.createElement("span");
+          sub.className = "sub";
+          sub.textContent = shortTime(t, now);
+          el.appendChild(sub);
           break;
         default:
           el.textContent = absFmt.format(t);
