@@ -55,6 +55,7 @@ func BenchmarkRenderTasksPage(b *testing.B) {
 	now := time.Now()
 	list, hist := syntheticTasks(1000, now)
 	w := &countingWriter{h: http.Header{}}
+	cpu := CPUTime()
 	for b.Loop() {
 		w.n = 0
 		rows := make([]taskRow, len(list))
@@ -72,5 +73,6 @@ func BenchmarkRenderTasksPage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(CPUTime()-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 	b.ReportMetric(float64(w.n), "bytes/page")
 }

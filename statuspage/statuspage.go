@@ -49,9 +49,10 @@ const (
 	DefaultRefresh = 5 * time.Second
 )
 
-// historyWorkers is how many GetTask requests one tasks page has in flight
-// at once: well below the supervisor's limit of concurrent control
-// requests (32), so that ctl and other pages are still served meanwhile.
+// historyWorkers is how many GetTask requests the tasks pages have in
+// flight at once, all pages together: well below the supervisor's limit
+// of concurrent control requests (32), so that ctl and the other routes
+// are still served while several browsers refresh.
 const historyWorkers = 4
 
 // Option configures New.
@@ -139,6 +140,8 @@ type server struct {
 	auth   *authenticator
 	tmpl   *templates
 	mux    *http.ServeMux
+	// history bounds the GetTask requests of the tasks pages in flight.
+	history chan struct{}
 }
 
 // New returns the status page's handler, asking the supervisor at pid in
@@ -176,11 +179,12 @@ func New(engine *actor.Engine, pid *actor.PID, opts ...Option) (http.Handler, er
 		return nil, err
 	}
 	s := &server{
-		engine: engine,
-		pid:    pid,
-		opts:   o,
-		auth:   newAuthenticator(o.token, o.now, rate.NewLimiter(rate.Every(time.Second), 10)),
-		tmpl:   tmpl,
+		engine:  engine,
+		pid:     pid,
+		opts:    o,
+		auth:    newAuthenticator(o.token, o.now, rate.NewLimiter(rate.Every(time.Second), 10)),
+		tmpl:    tmpl,
+		history: make(chan struct{}, historyWorkers),
 	}
 	s.routes()
 	return s, nil
@@ -271,8 +275,9 @@ func (s *server) get(ctx context.Context, name string, timeout time.Duration) (t
 }
 
 // histories reads the run history of every task for the outcome strips:
-// one GetTask per task, historyWorkers at a time, all within one ask
-// timeout. A task whose history was not read gets an error instead.
+// one GetTask per task, at most historyWorkers in flight across all
+// requests, all within one ask timeout. A task whose history was not read
+// gets an error instead (its row says "history unavailable").
 func (s *server) histories(ctx context.Context, list []task.Status) ([][]task.Run, []error) {
 	runs := make([][]task.Run, len(list))
 	errs := make([]error, len(list))
@@ -287,7 +292,14 @@ func (s *server) histories(ctx context.Context, list []task.Status) ([][]task.Ru
 				if i >= len(list) {
 					return
 				}
+				select {
+				case s.history <- struct{}{}:
+				case <-ctx.Done():
+					errs[i] = errors.New("history not read in time")
+					continue
+				}
 				st, err := s.get(ctx, list[i].Name, s.opts.ask)
+				<-s.history
 				if err != nil && supervisor.CodeOf(err) == supervisor.CodeUnavailable && ctx.Err() != nil {
 					err = errors.New("history not read in time")
 				}

@@ -1,6 +1,7 @@
 package statuspage_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -14,8 +15,11 @@ import (
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/statuspage"
-	"google.golang.org/protobuf/encoding/protojson"
+	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/supervisor"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"golang.org/x/net/html"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -451,5 +455,59 @@ func TestSupervisorNotAnswering(t *testing.T) {
 		if took := time.Since(start); took != 8*time.Second {
 			t.Errorf("took %s, want 4 × 2s", took)
 		}
+	})
+}
+
+// slowHistory is a store whose run histories take a minute to read.
+type slowHistory struct{ store.Store }
+
+func (s slowHistory) History(name string, n int) ([]task.Run, error) {
+	if n > 1 {
+		time.Sleep(time.Minute)
+	}
+	return s.Store.History(name, n)
+}
+
+// When the histories cannot be read in time, the tasks page still comes
+// within the ask timeout, each strip saying its history is unavailable.
+func TestSlowHistories(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		engine, err := actor.NewEngine(actor.NewEngineConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs := []task.Spec{
+			{Name: "one", Every: time.Minute, Job: func(context.Context) (int, error) { return 1, nil }},
+			{Name: "two", Every: time.Minute, Job: func(context.Context) (int, error) { return 2, nil }},
+		}
+		srv, err := supervisor.NewServer(engine, specs, nil, supervisor.WithStore(slowHistory{store.NewMemory()}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+		}()
+		h, err := statuspage.New(engine, srv.PID(), statuspage.WithAskTimeout(3*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fixture{t: t, h: h}
+		start := time.Now()
+		r := f.get("/")
+		if took := time.Since(start); r.Code != http.StatusOK || took > 3*time.Second {
+			t.Fatalf("GET /: %d after %s", r.Code, took)
+		}
+		doc := parse(t, r.Body)
+		for _, name := range []string{"one", "two"} {
+			if got := text(row(t, doc, name)); !strings.Contains(got, "history unavailable") || !strings.Contains(got, "scheduled") {
+				t.Errorf("%s: %q", name, got)
+			}
+		}
+		time.Sleep(2 * time.Minute) // the slow reads end before the bubble does
 	})
 }

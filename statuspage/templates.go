@@ -2,10 +2,10 @@ package statuspage
 
 import (
 	"bytes"
-	"errors"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"

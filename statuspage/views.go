@@ -38,14 +38,14 @@ func newWhen(t, now time.Time) when {
 	}
 	u := t.UTC()
 	return when{
-		ISO: u.Format(time.RFC3339Nano),
-		UTC: u.Format("2006-01-02 15:04:05 UTC"),
+		ISO:      u.Format(time.RFC3339Nano),
+		UTC:      u.Format("2006-01-02 15:04:05 UTC"),
 		Relative: RelativeWords(t, now),
 	}
 }
 
 // The methods below render the instant as a <time> element whose text the
-// page's script rewrites in the browser's zone (fmt says how: rel, abs,
+// page's script rewrites in the browser's zone (kind says how: rel, abs,
 // short, run, both), the UTC value as its title and as the text a browser
 // without script shows. They are built here, not by a template, because a
 // tasks page of 1,000 tasks has thousands of them and each would cost a
@@ -64,7 +64,7 @@ func (w when) Both() template.HTML { return w.element("both", w.Relative) }
 // Run shows a run's start to the second, with the day unless today.
 func (w when) Run() template.HTML { return w.element("run", w.UTC) }
 
-func (w when) element(fmt, text string) template.HTML {
+func (w when) element(kind, text string) template.HTML {
 	if w.ISO == "" {
 		return `<span class="muted">—</span>`
 	}
@@ -75,7 +75,7 @@ func (w when) element(fmt, text string) template.HTML {
 	b.WriteString(`" title="`)
 	b.WriteString(template.HTMLEscapeString(w.UTC))
 	b.WriteString(`" data-fmt="`)
-	b.WriteString(fmt)
+	b.WriteString(kind)
 	b.WriteString(`">`)
 	b.WriteString(template.HTMLEscapeString(text))
 	b.WriteString(`</time>`)
@@ -340,15 +340,15 @@ func appendRunTitle(b []byte, r task.Run) []byte {
 
 // taskRow is one line of the tasks page.
 type taskRow struct {
-	// Class is the row's CSS classes: "task", the state, and "alert".
-	Class    string
-	Name     string
-	URL      string
+	// Class is the row's CSS classes: "task", the state, "alert" for a
+	// state to look at, "last-failed" when the last run failed.
+	Class string
+	Name  string
+	URL   string
 	// Schedule is the schedule in words, with the gate the task needs.
 	Schedule string
 	// ScheduleRaw is the supervisor's own description.
 	ScheduleRaw string
-	Gate        string
 	State       stateView
 	Next        when
 	Last        *runView
@@ -369,7 +369,6 @@ func newTaskRow(st task.Status, history []task.Run, historyErr error, now time.T
 		URL:         taskURL(st.Name),
 		Schedule:    ScheduleWords(st.Schedule),
 		ScheduleRaw: st.Schedule,
-		Gate:        string(st.Gate),
 		State:       newStateView(st),
 		Next:        newWhen(st.Next, now),
 	}
