@@ -29,9 +29,13 @@ import (
 
 const e2eUIToken = "e2e-ui-token-0123456789abcdef"
 
-// chromiumPath finds a Chromium or Chrome binary.
+// chromiumPath finds a Chromium or Chrome binary. In -short mode the
+// browser tests are skipped before anything is looked for.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
