@@ -13,9 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/metrics"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
+	"github.com/mojodex/mojodex-scheduler/statuspage"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -100,11 +102,6 @@ func (r *runCmd) Run(a *appEnv) error {
 	if err := m.WatchHealth(health); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	httpSrv, httpLn, err := listenHTTP(cfg.HTTPAddr, reg, health, log)
-	if err != nil {
-		return err
-	}
-
 	client, err := newClient(cfg, log, m.API())
 	if err != nil {
 		return err
@@ -115,6 +112,10 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	if ep != nil {
 		defer ep.Stop()
+	}
+	httpSrv, httpLn, err := listenHTTP(cfg, reg, health, engine, log)
+	if err != nil {
+		return err
 	}
 	reloader := r.reloader(cfg)
 	commits := m.Commits()
@@ -290,24 +291,38 @@ func openStore(cfg config.Config, demo bool, log zerolog.Logger) (store.Store, e
 	return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE=%s: a %s store is not supported by this build", loc.Redacted(), loc.Kind)
 }
 
-// listenHTTP listens on the address of /metrics, /healthz and /readyz; it
-// returns a nil server when the listener is off.
-func listenHTTP(addr string, reg *prometheus.Registry, health *metrics.Health, log zerolog.Logger) (*http.Server, net.Listener, error) {
-	if addr == "off" {
+// listenHTTP listens on the address of the status page, /metrics,
+// /healthz and /readyz; it returns a nil server when the listener is off.
+// The status page asks the supervisor at its stable address in engine,
+// where Server.Start spawns it; the server is served only after that.
+func listenHTTP(cfg config.Config, reg *prometheus.Registry, health *metrics.Health, engine *actor.Engine, log zerolog.Logger) (*http.Server, net.Listener, error) {
+	if cfg.HTTPAddr == "off" {
 		return nil, nil, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	page, err := statuspage.New(engine, actor.NewPID(engine.Address(), supervisor.Kind+"/"+supervisor.ID),
+		statuspage.WithLogger(log), statuspage.WithToken(cfg.UIToken), statuspage.WithAuth(cfg.UIAuth))
+	if err != nil {
+		return nil, nil, fmt.Errorf("status page: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("MOJODEX_SCHEDULER_HTTP_ADDR: %w", err)
 	}
+	probes := metrics.Handler(reg, health)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", probes)
+	mux.Handle("/healthz", probes)
+	mux.Handle("/readyz", probes)
+	mux.Handle("/", page)
 	srv := &http.Server{
-		Handler:           metrics.Handler(reg, health),
+		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          httpErrorLog(log),
 	}
-	log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
+	log.Info().Str("addr", ln.Addr().String()).Bool("ui_actions", cfg.UIToken != "").Str("ui_auth", cfg.UIAuth).
+		Msg("serving the status page at /, and /metrics, /healthz and /readyz")
 	return srv, ln, nil
 }
