@@ -39,7 +39,7 @@ type cli struct {
 	Ctl      ctlCmd      `cmd:"" help:"Control a running scheduler through its remote endpoint: list, show, trigger, pause, resume, reload."`
 	Health   healthCmd   `cmd:"" help:"Probe a running scheduler's /readyz: exit 0 when ready, 1 otherwise (a container health check)."`
 
-	VersionCmd versionCmd  `cmd:"" name:"version" help:"Print the version, commit, build date and Go version."`
+	VersionCmd versionCmd  `cmd:"" name:"version" help:"Print the version, commit, commit date and Go version."`
 	Version    versionFlag `help:"Print the version and exit."`
 }
 
