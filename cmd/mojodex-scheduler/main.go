@@ -4,6 +4,8 @@
 //	mojodex-scheduler run [--tasks FILE] [--demo]
 //	mojodex-scheduler once [--tasks FILE] [TASK...]
 //	mojodex-scheduler validate [--tasks FILE]
+//	mojodex-scheduler health [--addr HOST:PORT] [--timeout 2s]
+//	mojodex-scheduler version
 //
 // Settings come from the environment (see README.md).
 package main
@@ -35,6 +37,10 @@ type cli struct {
 	Once     onceCmd     `cmd:"" help:"Run the named tasks (default: every enabled one) once each, to the end of their pagination."`
 	Validate validateCmd `cmd:"" help:"Check the configuration and print each task with its next three fire times."`
 	Ctl      ctlCmd      `cmd:"" help:"Control a running scheduler through its remote endpoint: list, show, trigger, pause, resume, reload."`
+	Health   healthCmd   `cmd:"" help:"Probe a running scheduler's /readyz: exit 0 when ready, 1 otherwise (a container health check)."`
+
+	VersionCmd versionCmd  `cmd:"" name:"version" help:"Print the version, commit, commit date and Go version."`
+	Version    versionFlag `help:"Print the version and exit."`
 }
 
 // taskFlag is shared by the commands that load tasks. The flag wins over
