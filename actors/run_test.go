@@ -219,12 +219,10 @@ func TestJobPoolIsBounded(t *testing.T) {
 				return 0, ctx.Err()
 			}
 		}
-		var runs []*run
 		accepted := 0
 		for range 6 {
 			r := newTestRun(rt, time.Now())
 			r.job = job
-			runs = append(runs, r)
 			if rt.jobs.submit(r) {
 				accepted++
 			}

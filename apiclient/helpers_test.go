@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -75,23 +74,6 @@ func (s *script) attemptTimes() []time.Time {
 	defer s.mu.Unlock()
 	return append([]time.Time(nil), s.times...)
 }
-
-// concurrency counts calls in flight and remembers the maximum.
-type concurrency struct {
-	cur, max atomic.Int64
-}
-
-func (c *concurrency) enter() {
-	n := c.cur.Add(1)
-	for {
-		m := c.max.Load()
-		if n <= m || c.max.CompareAndSwap(m, n) {
-			return
-		}
-	}
-}
-
-func (c *concurrency) leave() { c.cur.Add(-1) }
 
 // recObserver records Observer events.
 type recObserver struct {

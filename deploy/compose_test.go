@@ -2,14 +2,12 @@ package deploy
 
 import (
 	"bytes"
-	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/config"
-	"github.com/sethvargo/go-envconfig"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -123,7 +121,7 @@ func TestComposeHealthcheck(t *testing.T) {
 // docker stop waits longer than the scheduler's shutdown timeout.
 func TestComposeStopGrace(t *testing.T) {
 	s := loadCompose(t).Services["mojodex-scheduler"]
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(nil))
+	cfg, _, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

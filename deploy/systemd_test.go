@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/config"
-	"github.com/sethvargo/go-envconfig"
 )
 
 const unitFile = "deploy/systemd/mojodex-scheduler.service"
@@ -74,7 +73,7 @@ func TestSystemdUnitSettings(t *testing.T) {
 
 	// TimeoutStopSec is above the scheduler's default shutdown timeout, so
 	// that systemd does not kill runs that are finishing.
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(nil))
+	cfg, _, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
 	}

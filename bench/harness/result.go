@@ -9,9 +9,9 @@ type Result struct {
 	Scheduler string `json:"scheduler"` // ours, robfig, gocron, none
 	// Store is the state store of ours in a fire scenario: memory or bolt
 	// (a bbolt file in a temporary directory, as the service deploys it).
-	Store string `json:"store,omitempty"`
-	Variant   string `json:"variant,omitempty"`
-	Short     bool   `json:"short"`
+	Store   string `json:"store,omitempty"`
+	Variant string `json:"variant,omitempty"`
+	Short   bool   `json:"short"`
 
 	// Fire scenarios (1-3).
 	N        int           `json:"n,omitempty"`

@@ -240,6 +240,9 @@ tasks:
 		v, _ := strconv.ParseFloat(m[1], 64)
 		return v
 	}
+	if !regexp.MustCompile(`(?m)^mojodex_scheduler_build_info\{[^}]*go_version="go[^"]+"[^}]*\} 1$`).MatchString(body) {
+		t.Errorf("no mojodex_scheduler_build_info series with the Go version in /metrics")
+	}
 	if v := value(`mojodex_scheduler_runs_total{outcome="ok",task="quick-todos"}`); v < 3 {
 		t.Errorf("runs_total ok = %v, want >= 3", v)
 	}

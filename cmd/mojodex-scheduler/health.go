@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 	"unicode"
-
-	"github.com/sethvargo/go-envconfig"
 )
 
 // httpAddrVar names the setting of the /metrics, /healthz and /readyz
@@ -34,7 +32,7 @@ type healthCmd struct {
 // answer is 200; otherwise it prints one line on stderr saying why and exits
 // 1, whatever the reason (container engines reserve other codes).
 func (h *healthCmd) Run(a *appEnv) error {
-	target, err := h.readyzURL(a.lookup)
+	target, err := h.readyzURL(a.getenv)
 	if err == nil {
 		err = probe(target, h.Timeout)
 	}
@@ -47,14 +45,14 @@ func (h *healthCmd) Run(a *appEnv) error {
 }
 
 // readyzURL returns the URL to probe, from --addr or the environment.
-func (h *healthCmd) readyzURL(lookup envconfig.Lookuper) (string, error) {
+func (h *healthCmd) readyzURL(getenv func(string) (string, bool)) (string, error) {
 	if h.Timeout <= 0 {
 		return "", fmt.Errorf("--timeout %s must be positive", h.Timeout)
 	}
 	addr, from := strings.TrimSpace(h.Addr), "--addr"
 	if addr == "" {
 		addr, from = defaultHTTPAddr, "the default address"
-		if v, ok := lookup.Lookup(httpAddrVar); ok && strings.TrimSpace(v) != "" {
+		if v, ok := getenv(httpAddrVar); ok && strings.TrimSpace(v) != "" {
 			addr, from = strings.TrimSpace(v), httpAddrVar
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/metrics"
-	"github.com/sethvargo/go-envconfig"
 )
 
 // runHealth runs `mojodex-scheduler health args...` in process and returns
@@ -20,7 +18,7 @@ import (
 func runHealth(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	code := run(append([]string{"health"}, args...), &stdout, &stderr)
+	code := execute(append([]string{"health"}, args...), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -122,7 +120,7 @@ func TestHealthAddrFromEnvironment(t *testing.T) {
 
 // The default address is the scheduler's own default.
 func TestHealthDefaultAddrIsTheSchedulers(t *testing.T) {
-	cfg, err := config.Load(context.Background(), envconfig.MapLookuper(nil))
+	cfg, _, err := config.Load(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +128,8 @@ func TestHealthDefaultAddrIsTheSchedulers(t *testing.T) {
 		t.Fatalf("config default %q, health default %q", cfg.HTTPAddr, defaultHTTPAddr)
 	}
 	h := healthCmd{Timeout: time.Second}
-	got, err := h.readyzURL(envconfig.MapLookuper(map[string]string{httpAddrVar: ""}))
+	env := &appEnv{environ: []string{httpAddrVar + "="}}
+	got, err := h.readyzURL(env.getenv)
 	if err != nil || got != "http://127.0.0.1:9464/readyz" {
 		t.Errorf("empty variable: %q, %v", got, err)
 	}

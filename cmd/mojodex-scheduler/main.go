@@ -112,6 +112,17 @@ type appEnv struct {
 	taskSet        []byte // the text of the task set loaded
 }
 
+// getenv returns the value of the environment variable name (the first
+// entry of that name counts, as for config.Load).
+func (a *appEnv) getenv(name string) (string, bool) {
+	for _, kv := range a.environ {
+		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
 // load reads the environment and the task set. The task file is the flag's
 // path, else MOJODEX_SCHEDULER_TASKS, else the embedded defaults.
 func (a *appEnv) load(tasksFlag string) (config.Config, []task.Spec, error) {

@@ -79,6 +79,8 @@ func (r *runCmd) Run(a *appEnv) error {
 	if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
 		return err
 	}
+	build := currentBuild()
+	log.Info().EmbedObject(build).Msg("starting")
 	log.Info().Str("tasks", src.String()).Int("count", len(specs)).Object("config", cfg).Msg("configuration in effect")
 
 	st, err := openStore(cfg, r.Demo, log)
@@ -94,6 +96,9 @@ func (r *runCmd) Run(a *appEnv) error {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg)
 	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := metrics.RegisterBuildInfo(reg, build.metricsInfo()); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	m.Prepare(specs, time.Now())

@@ -92,7 +92,7 @@ func TestVersionCommandAndFlag(t *testing.T) {
 	var outs []string
 	for _, args := range [][]string{{"version"}, {"--version"}, {"run", "--version"}} {
 		var stdout, stderr bytes.Buffer
-		if code := run(args, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
+		if code := execute(args, &stdout, &stderr); code != 0 || stderr.Len() != 0 {
 			t.Fatalf("%v: exit %d, stderr %q", args, code, stderr.String())
 		}
 		outs = append(outs, stdout.String())

@@ -111,8 +111,7 @@ func TestInstantsThatPassedDuringADeliveryAreDeliveredTogether(t *testing.T) {
 		var mu sync.Mutex
 		var calls [][]int
 		slow := true
-		var s *Service[int]
-		s = New(func(due []int) {
+		s := New(func(due []int) {
 			mu.Lock()
 			calls = append(calls, slices.Clone(due))
 			first := slow

@@ -115,7 +115,7 @@ type loadSink struct {
 }
 
 func (loadSink) Progress(_ task.Progress, _ int, saved func()) { saved() }
-func (s loadSink) Finish(r apiclient.RunResult) { s.engine.Send(s.to, r) }
+func (s loadSink) Finish(r apiclient.RunResult)                { s.engine.Send(s.to, r) }
 
 // Receive implements actor.Receiver.
 func (g *loadgen) Receive(c *actor.Context) {
