@@ -73,13 +73,14 @@ func holds(ip InProgress, owner string, epoch int64) bool {
 
 // Heartbeat implements Shared.
 func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
-	now := time.Now()
+	now := utc(time.Now())
 	sh := s.shared
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if old, ok := sh.replicas[r.Name]; ok && r.Started.IsZero() {
 		r.Started = old.Started
 	}
+	r.Started = utc(r.Started)
 	r.Seen = now
 	sh.replicas[r.Name] = r
 	return now, nil
@@ -113,7 +114,7 @@ func compareStrings(a, b string) int {
 
 // Renew implements Shared.
 func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]bool, error) {
-	now := time.Now()
+	now := utc(time.Now())
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	out := make([]bool, len(held))
@@ -143,7 +144,7 @@ func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]
 
 // TakeOver implements Shared.
 func (s *SharedMemory) TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error) {
-	now := time.Now()
+	now := utc(time.Now())
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	defer s.lockFor(slices.Values(tasks))()

@@ -248,8 +248,9 @@ type Checkpoint struct {
 	Slot     time.Time
 	Progress task.Progress
 	// Owner and Epoch identify the run's holder (empty and 0 for a single
-	// process). A Shared store applies the checkpoint only if the run is
-	// still held by them; otherwise Fenced is set (the run was taken over).
+	// process). A Shared store applies a checkpoint with an epoch (Epoch >
+	// 0) only if the run is still held by them; otherwise Fenced is set
+	// (the run was taken over). As for runs, Epoch 0 is not fenced.
 	Owner string
 	Epoch int64
 	// Fenced is the result: the write was refused.
