@@ -167,3 +167,36 @@ func TestBadOptions(t *testing.T) {
 		t.Errorf("Migrate of a bad schema name: %v", err)
 	}
 }
+
+// A role that may only read and write the store's tables opens a schema
+// migrated by its owner (the migrate command run with another role), and
+// works with it; on a schema not migrated yet it fails, saying why.
+func TestOpenWithoutTheRightToCreate(t *testing.T) {
+	dsn := pgtest.New(t)
+	migrate(t, dsn, "owned")
+	db := dsn[strings.LastIndex(dsn, "/")+1 : strings.Index(dsn, "?")]
+	role := "rw_" + db
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN",
+		"REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+		"GRANT USAGE ON SCHEMA owned TO " + role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA owned TO " + role,
+	} {
+		sql(t, dsn, stmt).Close()
+	}
+	rw := strings.Replace(dsn, "postgres@", role+"@", 1)
+	s := open(t, rw, pgstore.WithSchema("owned"))
+	b := &store.Batch{Claims: []store.Claim{{Task: "a", Slot: slot(1), Owner: "r1", Lease: time.Minute}}, Pauses: []store.Pause{{Task: "a", Paused: true}}}
+	if err := s.Commit(b); err != nil || !b.Claims[0].Won {
+		t.Fatalf("Commit as %s: %v", role, err)
+	}
+	if _, err := s.PublishTaskSet([]byte("x"), "x"); err != nil {
+		t.Errorf("PublishTaskSet as %s: %v", role, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := pgstore.Open(ctx, rw, pgstore.WithSchema("not_yet"))
+	if err == nil || !strings.Contains(err.Error(), "create the schema") || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("Open of a schema it may not create: %v", err)
+	}
+}

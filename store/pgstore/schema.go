@@ -91,11 +91,20 @@ func migrate(ctx context.Context, conn *pgx.Conn, schema string, log zerolog.Log
 			return 0, 0, fmt.Errorf("create the schema: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+s+`.scheduler_schema_version (
-		version    integer PRIMARY KEY,
-		applied_at timestamptz NOT NULL DEFAULT statement_timestamp()
-	)`); err != nil {
-		return 0, 0, fmt.Errorf("create the schema version table: %w", err)
+	// Created only when missing (CREATE ... IF NOT EXISTS would need the
+	// right to create even when there is nothing to create): a role that
+	// may only read and write the tables opens a migrated schema.
+	var versioned bool
+	if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, s+".scheduler_schema_version").Scan(&versioned); err != nil {
+		return 0, 0, fmt.Errorf("look the schema version table up: %w", err)
+	}
+	if !versioned {
+		if _, err := tx.Exec(ctx, `CREATE TABLE `+s+`.scheduler_schema_version (
+			version    integer PRIMARY KEY,
+			applied_at timestamptz NOT NULL DEFAULT statement_timestamp()
+		)`); err != nil {
+			return 0, 0, fmt.Errorf("create the schema version table: %w", err)
+		}
 	}
 	if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+s+`.scheduler_schema_version`).Scan(&from); err != nil {
 		return 0, 0, fmt.Errorf("read the schema version: %w", err)
