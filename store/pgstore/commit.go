@@ -26,11 +26,6 @@ func (s *Store) Commit(b *store.Batch) error {
 	if s.closed.Load() {
 		return s.closedErr("commit")
 	}
-	for name := range taskNames(b) {
-		if !validText(name) {
-			return fmt.Errorf("commit: task %q: not valid UTF-8", name)
-		}
-	}
 	ctx, cancel := s.op()
 	defer cancel()
 	if b.Len() == 0 {
@@ -61,37 +56,6 @@ func (s *Store) clock(ctx context.Context) (time.Time, error) {
 	var now time.Time
 	err := s.pool.QueryRow(ctx, s.q.clock).Scan(&now)
 	return now.UTC(), err
-}
-
-// taskNames yields the task of every write of b.
-func taskNames(b *store.Batch) func(yield func(string) bool) {
-	return func(yield func(string) bool) {
-		for _, a := range b.Anchors {
-			if !yield(a.Task) {
-				return
-			}
-		}
-		for _, c := range b.Claims {
-			if !yield(c.Task) {
-				return
-			}
-		}
-		for _, c := range b.Checkpoints {
-			if !yield(c.Task) {
-				return
-			}
-		}
-		for _, r := range b.Runs {
-			if !yield(r.Task) {
-				return
-			}
-		}
-		for _, p := range b.Pauses {
-			if !yield(p.Task) {
-				return
-			}
-		}
-	}
 }
 
 // args are a batch turned into the statements' arrays, built once for
