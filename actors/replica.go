@@ -30,17 +30,33 @@ type ReplicaObserver interface {
 	LeasesHeld(n int)
 	// TakenOver counts runs taken over by this replica.
 	TakenOver(n int)
-	// Fenced counts writes refused because the run was taken over; kind is
-	// "checkpoint", "run" or "renew".
-	Fenced(kind string)
+	// Fenced counts a write refused because the run was taken over.
+	Fenced(kind FencedWrite)
+	// Heartbeat reports whether this replica's last heartbeat reached the
+	// shared store.
+	Heartbeat(ok bool)
 }
+
+// FencedWrite is the kind of a write refused by fencing.
+type FencedWrite string
+
+// The writes fencing can refuse.
+const (
+	FencedCheckpoint FencedWrite = "checkpoint" // a pagination checkpoint
+	FencedRun        FencedWrite = "run"        // a run's record
+	FencedRenew      FencedWrite = "renew"      // a lease renewal
+)
+
+// FencedWrites lists every FencedWrite, in a fixed order.
+var FencedWrites = []FencedWrite{FencedCheckpoint, FencedRun, FencedRenew}
 
 type nopReplicaObserver struct{}
 
 func (nopReplicaObserver) Claims(int, int, int, int, int) {}
 func (nopReplicaObserver) LeasesHeld(int)                 {}
 func (nopReplicaObserver) TakenOver(int)                  {}
-func (nopReplicaObserver) Fenced(string)                  {}
+func (nopReplicaObserver) Fenced(FencedWrite)             {}
+func (nopReplicaObserver) Heartbeat(bool)                 {}
 
 // leaseMargin is how long before a lease ends, by this replica's clock, it
 // stops counting on it (the store's clock and its own may differ that much).
@@ -156,9 +172,11 @@ func (rt *Runtime) keep(stop <-chan struct{}) {
 }
 
 func (rt *Runtime) heartbeat() {
-	if _, err := rt.cfg.Shared.Heartbeat(store.Replica{Name: rt.cfg.Replica, Started: rt.started, Version: rt.version.Load()}); err != nil {
+	_, err := rt.cfg.Shared.Heartbeat(store.Replica{Name: rt.cfg.Replica, Started: rt.started, Version: rt.version.Load()})
+	if err != nil {
 		rt.noteStore(err)
 	}
+	rt.robs.Heartbeat(err == nil)
 }
 
 // renew renews every lease held, in one call; a run no longer held is
@@ -185,7 +203,7 @@ func (rt *Runtime) renew() {
 			continue
 		}
 		if r.lose("its lease was lost (another replica took it over, or it had ended)") {
-			rt.robs.Fenced("renew")
+			rt.robs.Fenced(FencedRenew)
 		}
 	}
 }

@@ -383,7 +383,7 @@ func (rt *Runtime) record(rec task.Run, report func(stored bool)) {
 			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
 				Msg("state store: cannot record the run; a restart will run its slot again")
 		case len(b.RunsFenced) > 0 && b.RunsFenced[0]:
-			rt.robs.Fenced("run")
+			rt.robs.Fenced(FencedRun)
 			rt.log.Warn().Str("task", rec.Task).Time("slot", rec.Slot).Int64("epoch", rec.Epoch).
 				Msg("the run's record was refused: another replica took the run over and records it")
 			return
@@ -408,7 +408,7 @@ func (rt *Runtime) checkpoint(r *run, p task.Progress, saved func()) {
 			rt.log.Error().Str("task", r.name).Time("slot", r.slot).Err(err).Msg("state store: cannot save the run's checkpoint")
 		case b.Checkpoints[0].Fenced:
 			if r.lose("its checkpoint was refused: another replica took it over") {
-				rt.robs.Fenced("checkpoint")
+				rt.robs.Fenced(FencedCheckpoint)
 			}
 		}
 		saved()

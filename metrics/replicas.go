@@ -13,6 +13,7 @@ type replicaMetrics struct {
 	leases    prometheus.Gauge
 	takeovers prometheus.Counter
 	fenced    *prometheus.CounterVec
+	up        prometheus.Gauge
 }
 
 // Replicas registers the series of replicas sharing a state store and
@@ -40,14 +41,19 @@ func (m *Metrics) Replicas() (actors.ReplicaObserver, error) {
 			Name:      "fenced_writes_total",
 			Help:      "Writes of this replica refused because another replica took the run over, by kind (checkpoint, run, renew).",
 		}, []string{"kind"}),
+		up: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "shared_store_up",
+			Help:      "1 when this replica's last heartbeat reached the shared state store, 0 when it failed.",
+		}),
 	}
 	for _, res := range []string{"won", "claimed", "early", "stale", "failed"} {
 		r.claims.WithLabelValues(res)
 	}
-	for _, k := range []string{"checkpoint", "run", "renew"} {
-		r.fenced.WithLabelValues(k)
+	for _, k := range actors.FencedWrites {
+		r.fenced.WithLabelValues(string(k))
 	}
-	for _, c := range []prometheus.Collector{r.claims, r.leases, r.takeovers, r.fenced} {
+	for _, c := range []prometheus.Collector{r.claims, r.leases, r.takeovers, r.fenced, r.up} {
 		if err := m.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
@@ -71,11 +77,15 @@ func (r *replicaMetrics) LeasesHeld(n int) { r.leases.Set(float64(n)) }
 func (r *replicaMetrics) TakenOver(n int) { r.takeovers.Add(float64(n)) }
 
 // Fenced implements actors.ReplicaObserver.
-func (r *replicaMetrics) Fenced(kind string) {
-	switch kind {
-	case "checkpoint", "run", "renew":
-		r.fenced.WithLabelValues(kind).Inc()
-	default:
-		r.fenced.WithLabelValues("other").Inc()
+func (r *replicaMetrics) Fenced(kind actors.FencedWrite) {
+	r.fenced.WithLabelValues(string(kind)).Inc()
+}
+
+// Heartbeat implements actors.ReplicaObserver.
+func (r *replicaMetrics) Heartbeat(ok bool) {
+	if ok {
+		r.up.Set(1)
+	} else {
+		r.up.Set(0)
 	}
 }

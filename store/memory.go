@@ -312,7 +312,7 @@ func (m *Memory) commit(b *Batch) error {
 			if !ip.Slot.Equal(c.Slot) {
 				continue
 			}
-			if m.shared != nil && !holds(*ip, c.Owner, c.Epoch) {
+			if m.shared != nil && c.Epoch > 0 && !holds(*ip, c.Owner, c.Epoch) {
 				c.Fenced = true
 				continue
 			}

@@ -54,12 +54,13 @@ func (s *SharedMemory) SetClockBehind(d time.Duration) {
 	s.shared.behind.Store(int64(d))
 }
 
-// now is the store's clock.
+// now is the store's clock: UTC, without a monotonic reading (the times a
+// shared store returns are the database's).
 func (m *Memory) now() time.Time {
 	if m.shared == nil {
-		return time.Now()
+		return utc(time.Now())
 	}
-	return time.Now().Add(-time.Duration(m.shared.behind.Load()))
+	return utc(time.Now().Add(-time.Duration(m.shared.behind.Load())))
 }
 
 // stale reports whether a claim from version must be refused. Called with
@@ -100,6 +101,7 @@ func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
 	if old, ok := sh.replicas[r.Name]; ok && r.Started.IsZero() {
 		r.Started = old.Started
 	}
+	r.Started = utc(r.Started)
 	r.Seen = now
 	sh.replicas[r.Name] = r
 	return now, nil

@@ -24,6 +24,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mojodex/mojodex-scheduler/task"
 )
@@ -248,8 +249,9 @@ type Checkpoint struct {
 	Slot     time.Time
 	Progress task.Progress
 	// Owner and Epoch identify the run's holder (empty and 0 for a single
-	// process). A Shared store applies the checkpoint only if the run is
-	// still held by them; otherwise Fenced is set (the run was taken over).
+	// process). A Shared store applies a checkpoint with an epoch (Epoch >
+	// 0) only if the run is still held by them; otherwise Fenced is set
+	// (the run was taken over). As for runs, Epoch 0 is not fenced.
 	Owner string
 	Epoch int64
 	// Fenced is the result: the write was refused.
@@ -321,9 +323,9 @@ type Pause struct {
 	Paused bool
 }
 
-// Validate checks what a Store checks before writing: task names set and
-// free of NUL bytes (stores use NUL as a separator in keys, and PostgreSQL
-// text cannot hold it), slots and anchors not zero, and every time within
+// Validate checks what a Store checks before writing: task names set,
+// valid UTF-8 and free of NUL bytes (stores use NUL as a separator in keys,
+// and PostgreSQL text holds neither), slots and anchors not zero, and every time within
 // the range a store keeps to the nanosecond (after the Unix epoch, before
 // the year 2262). Every problem is reported.
 func (b *Batch) Validate() error {
@@ -343,6 +345,8 @@ func (b *Batch) Validate() error {
 			errs = append(errs, fmt.Errorf("%s: empty task name", what))
 		case strings.IndexByte(name, 0) >= 0:
 			errs = append(errs, fmt.Errorf("%s of task %q: NUL byte in the task name", what, name))
+		case !utf8.ValidString(name):
+			errs = append(errs, fmt.Errorf("%s of task %q: the task name is not valid UTF-8", what, name))
 		}
 		checkTime(what, name, t, needTime)
 	}

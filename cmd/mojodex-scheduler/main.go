@@ -37,6 +37,7 @@ type cli struct {
 	Once     onceCmd     `cmd:"" help:"Run the named tasks (default: every enabled one) once each, to the end of their pagination."`
 	Validate validateCmd `cmd:"" help:"Check the configuration and print each task with its next three fire times."`
 	Ctl      ctlCmd      `cmd:"" help:"Control a running scheduler through its remote endpoint: list, show, trigger, pause, resume, reload."`
+	Migrate  migrateCmd  `cmd:"" help:"Create or migrate the PostgreSQL state store's schema (MOJODEX_SCHEDULER_STATE, MOJODEX_SCHEDULER_PG_SCHEMA) and print its version before and after."`
 	Health   healthCmd   `cmd:"" help:"Probe a running scheduler's /readyz: exit 0 when ready, 1 otherwise (a container health check)."`
 
 	VersionCmd versionCmd  `cmd:"" name:"version" help:"Print the version, commit, commit date and Go version."`

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/metrics"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/statuspage"
 	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/store/pgstore"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 	oklogrun "github.com/oklog/run"
@@ -124,7 +126,11 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	reloader := r.reloader(cfg)
 	commits := m.Commits()
-	srv, err := supervisor.NewServer(engine, specs, client,
+	shared, replica, err := replicaOptions(cfg, st, a.taskSet, m, health)
+	if err != nil {
+		return err
+	}
+	srv, err := supervisor.NewServer(engine, specs, client, append(shared,
 		supervisor.WithLogger(log),
 		supervisor.WithStore(st),
 		supervisor.WithObserver(m.Tasks()),
@@ -141,7 +147,7 @@ func (r *runCmd) Run(a *appEnv) error {
 				m.Prepare(specs, time.Now())
 			}
 			return specs, content, err
-		}))
+		}))...)
 	if err != nil {
 		return err
 	}
@@ -156,6 +162,9 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	health.SetReady(healthScheduler)
 	ready := log.Info().Int("tasks", len(specs)).Str("supervisor", srv.PID().String())
+	if replica != "" {
+		ready = ready.Str("replica", replica)
+	}
 	if r.Demo {
 		ready.Msg("mojodex-scheduler running against the demo stub; try `mojodex-scheduler ctl list` in another terminal, Ctrl-C to stop")
 	} else {
@@ -292,8 +301,64 @@ func openStore(cfg config.Config, demo bool, log zerolog.Logger) (store.Store, e
 		}
 		ev.Msg("state store opened")
 		return st, nil
+	case config.StatePostgres:
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		st, err := pgstore.Open(ctx, loc.DSN, pgstore.WithSchema(cfg.PGSchema), pgstore.WithLogger(log))
+		if err != nil {
+			return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE=%s: %w", loc.Redacted(), err)
+		}
+		log.Info().Str("state", loc.Redacted()).Str("schema", cfg.PGSchema).Msg("shared state store opened (PostgreSQL): this process is one replica of a set")
+		return st, nil
 	}
 	return nil, fmt.Errorf("MOJODEX_SCHEDULER_STATE=%s: a %s store is not supported by this build", loc.Redacted(), loc.Kind)
+}
+
+// replicaName is this process's name among the replicas sharing a store:
+// MOJODEX_SCHEDULER_REPLICA, else the host name and the process id.
+func replicaName(cfg config.Config) string {
+	if cfg.Replica != "" {
+		return cfg.Replica
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "replica"
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// replicaOptions returns the supervisor options of a shared store: the
+// replica's name, its leases, the task set's text, and the replica metrics,
+// whose heartbeats also drive the store's readiness.
+func replicaOptions(cfg config.Config, st store.Store, content []byte, m *metrics.Metrics, health *metrics.Health) ([]supervisor.Option, string, error) {
+	if _, ok := st.(store.Shared); !ok {
+		return nil, "", nil
+	}
+	obs, err := m.Replicas()
+	if err != nil {
+		return nil, "", fmt.Errorf("metrics: %w", err)
+	}
+	name := replicaName(cfg)
+	return []supervisor.Option{
+		supervisor.WithReplica(name),
+		supervisor.WithLeases(cfg.Lease, cfg.LeaseRenew, cfg.ReaperInterval),
+		supervisor.WithTaskSet(content),
+		supervisor.WithReplicaObserver(heartbeatHealth{ReplicaObserver: obs, health: health}),
+	}, name, nil
+}
+
+// heartbeatHealth makes each heartbeat's result the store's readiness, as
+// each commit's is: a replica cut off from the store is not ready even when
+// nothing is due.
+type heartbeatHealth struct {
+	actors.ReplicaObserver
+	health *metrics.Health
+}
+
+// Heartbeat implements actors.ReplicaObserver.
+func (h heartbeatHealth) Heartbeat(ok bool) {
+	h.ReplicaObserver.Heartbeat(ok)
+	h.health.Set(healthStore, ok)
 }
 
 // listenHTTP listens on the address of the status page, /metrics,
