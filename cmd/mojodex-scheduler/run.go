@@ -60,7 +60,6 @@ func (r *runCmd) Run(a *appEnv) error {
 	for _, w := range a.warnings {
 		log.Warn().Str("variable", w.Variable).Str("did_you_mean", w.Suggestion).Msg(w.String())
 	}
-	src := taskSource(r.Tasks, cfg)
 	if r.Demo {
 		stub, err := mojodexstub.Start(mojodexstub.Options{
 			Secret:          demoSecret,
@@ -81,7 +80,7 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	build := currentBuild()
 	log.Info().EmbedObject(build).Msg("starting")
-	log.Info().Str("tasks", src.String()).Int("count", len(specs)).Object("config", cfg).Msg("configuration in effect")
+	log.Info().Int("tasks", len(specs)).Object("config", cfg).Msg("configuration in effect")
 
 	st, err := openStore(cfg, r.Demo, log)
 	if err != nil {
@@ -157,7 +156,7 @@ func (r *runCmd) Run(a *appEnv) error {
 	health.SetReady(healthScheduler)
 	ready := log.Info().Int("tasks", len(specs)).Str("supervisor", srv.PID().String())
 	if r.Demo {
-		ready.Msg("mojodex-scheduler running against the demo stub; try `mojodex-scheduler ctl list` in another terminal, Ctrl-C to stop")
+		ready.Msg(demoReady(listenAddr(httpLn), ep != nil, os.Args[0]))
 	} else {
 		ready.Msg("mojodex-scheduler running")
 	}
