@@ -4,10 +4,11 @@
 //	mojodex-scheduler run [--tasks FILE] [--demo]
 //	mojodex-scheduler once [--tasks FILE] [TASK...]
 //	mojodex-scheduler validate [--tasks FILE]
+//	mojodex-scheduler ctl list|show|trigger|pause|resume|reload|replicas
 //	mojodex-scheduler health [--addr HOST:PORT] [--timeout 2s]
 //	mojodex-scheduler version
 //
-// Settings come from the environment (see README.md).
+// Settings come from the environment (see docs/configuration.md).
 package main
 
 import (

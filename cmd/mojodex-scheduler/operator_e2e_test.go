@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,14 +26,15 @@ import (
 // uiToken is the status page's token in these tests (16 characters or more).
 const uiToken = "operator-ui-token-0123"
 
-// logEvents decodes JSON log lines; a line that is not JSON fails the test.
+// logEvents decodes JSON log lines; a line that is not JSON fails the test,
+// but for the command's own last words ("mojodex-scheduler: ...").
 func logEvents(t *testing.T, logs string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(logs))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "" {
+		if strings.TrimSpace(sc.Text()) == "" || strings.HasPrefix(sc.Text(), "mojodex-scheduler: ") {
 			continue
 		}
 		var ev map[string]any
@@ -136,6 +137,16 @@ tasks:
 		t.Errorf("state file: %v", err)
 	}
 
+	// A second scheduler on the same state file stops at start, naming it.
+	second := command(t, stub, "run", "--tasks", tasks)
+	second.Env = append(second.Env, "MOJODEX_SCHEDULER_STATE="+state)
+	out, err := second.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(string(out), "mojodex-scheduler: MOJODEX_SCHEDULER_STATE: ") || !strings.Contains(string(out), state) {
+		t.Errorf("a second run on the same state file: %v\n%s", err, out)
+	}
+
 	for _, ev := range eventsWith(evs, "supervisor started") {
 		if _, ok := ev["manual"]; ok {
 			t.Errorf("supervisor started carries manual: %v", ev)
@@ -180,8 +191,9 @@ tasks:
 		t.Errorf("GET /api/v1/tasks without the token: %d, want 401", code)
 	}
 	if code, body := get("/", uiToken); code != http.StatusOK || !strings.Contains(body, `href="/metrics"`) ||
-		!strings.Contains(body, `href="/healthz"`) || !strings.Contains(body, `href="/readyz"`) {
-		t.Errorf("GET / with the token: %d, and the page links the endpoints: %v", code, strings.Contains(body, `href="/metrics"`))
+		!strings.Contains(body, `href="/healthz"`) || !strings.Contains(body, `href="/readyz"`) ||
+		!strings.Contains(body, `href="/api/v1/tasks"`) || !strings.Contains(body, `data-refresh="5000"`) {
+		t.Errorf("GET / with the token: %d; want the page, refreshing every 5 s, linking the endpoints:\n%s", code, body)
 	}
 	for path, has := range map[string]string{"/metrics": "mojodex_scheduler_runs_total", "/healthz": "ok", "/readyz": "ready"} {
 		if code, body := get(path, ""); code != http.StatusOK || !strings.Contains(body, has) {
@@ -292,6 +304,9 @@ tasks:
 	if n := len(eventsWith(evs, "task paused")); n != 1 {
 		t.Errorf("%d task paused events for one pause", n)
 	}
+	if r := ctl(t, srv.addr, nil, "show", "nope"); r.code != 1 || !strings.Contains(r.stderr, "nope") {
+		t.Errorf("show of an unknown task: exit %d, %q; want 1 and a message naming it", r.code, r.stderr)
+	}
 	show := ctlOK(t, srv.addr, nil, "show", "slow")
 	if !regexp.MustCompile(`(?m)^state:\s+paused$`).MatchString(show) ||
 		!regexp.MustCompile(`(?m)\smanual\s+1\.5\d*s\s+ok\s+1\s+3\s+200\s+-\s+-$`).MatchString(show) {
@@ -303,7 +318,9 @@ tasks:
 // run that got no response shows its status as "-".
 func TestOperatorOnce(t *testing.T) {
 	t.Parallel()
+	state := filepath.Join(t.TempDir(), "state.db")
 	cmd := command(t, nil, "once", "--demo", "extract-todos")
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -311,6 +328,10 @@ func TestOperatorOnce(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^TASK\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+DURATION\s+ERROR\nextract-todos\s+ok\s+1\s+3\s+200\s+\S+\s+-\n$`).MatchString(stdout.String()) {
 		t.Errorf("once --demo:\n%s", stdout.String())
+	}
+
+	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("once touched the state file: %v", err)
 	}
 
 	closed := "http://" + freeAddr(t)
@@ -327,14 +348,34 @@ func TestOperatorOnce(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^extract-todos\s+failed\s+\d+\s+0\s+-\s+\S+\s+.*connection refused`).MatchString(stdout.String()) {
 		t.Errorf("once against a closed port:\n%s", stdout.String())
 	}
+	fin := eventsWith(logEvents(t, stderr.String()), "run finished")
+	if len(fin) != 1 || fin[0]["level"] != "error" || !strings.Contains(asString(fin[0]["error"]), "connection refused") {
+		t.Errorf("a failed run is logged at error with its reason: %v", fin)
+	}
+}
+
+// ctl's exit codes: 2 for bad usage, 3 when nothing answers (1, refused,
+// is in TestOperatorPauseRunningTask).
+func TestOperatorCtlExitCodes(t *testing.T) {
+	t.Parallel()
+	if _, stderr, code, _ := runCtl("list", "--addr", "nonsense"); code != 2 || !strings.Contains(stderr, "not host:port") {
+		t.Errorf("--addr nonsense: exit %d, %q", code, stderr)
+	}
+	addr := freeAddr(t)
+	if _, stderr, code, _ := runCtl("list", "--addr", addr, "--timeout", "2s"); code != 3 || !strings.Contains(stderr, "cannot connect to "+addr) {
+		t.Errorf("nothing listening: exit %d, %q", code, stderr)
+	}
 }
 
 // run --demo needs no setting, opens with no warning and says what to try.
 func TestOperatorDemoStartsQuietly(t *testing.T) {
 	t.Parallel()
 	httpAddr, remoteAddr := freeAddr(t), freeAddr(t)
+	state := filepath.Join(t.TempDir(), "state.db")
 	cmd := command(t, nil, "run", "--demo")
-	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr, "MOJODEX_SCHEDULER_REMOTE_ADDR="+remoteAddr)
+	// LOG_FORMAT empty is auto: JSON, since standard error is not a terminal.
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr, "MOJODEX_SCHEDULER_REMOTE_ADDR="+remoteAddr,
+		"MOJODEX_SCHEDULER_STATE="+state, "LOG_FORMAT=")
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -342,7 +383,7 @@ func TestOperatorDemoStartsQuietly(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	waitFor(t, "the demo to run", func() bool { return strings.Contains(stderr.String(), "running against the demo stub") })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := cmd.Process.Signal(os.Interrupt); err != nil { // Ctrl-C
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -359,6 +400,9 @@ func TestOperatorDemoStartsQuietly(t *testing.T) {
 			}
 			break
 		}
+	}
+	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the demo touched the state file: %v", err)
 	}
 }
 
@@ -393,6 +437,8 @@ func TestOperatorErrorMessages(t *testing.T) {
 			[]string{`MOJODEX_SCHEDULER_INSECURE_REMOTE: "yes" is not true or false`}},
 		{"missing task file", []string{"MOJODEX_SCHEDULER_TASKS=/missing.yaml"}, []string{"validate"},
 			[]string{"MOJODEX_SCHEDULER_TASKS", "/missing.yaml", "no such file"}},
+		{"remote beyond loopback", []string{"MOJODEX_SCHEDULER_REMOTE_ADDR=0.0.0.0:4000"}, []string{"validate"},
+			[]string{"MOJODEX_SCHEDULER_REMOTE_ADDR=0.0.0.0:4000 is not a loopback address and mutual TLS is not configured"}},
 		{"log level", []string{"LOG_LEVEL=verbose"}, []string{"validate"},
 			[]string{`LOG_LEVEL: "verbose" is not one of debug, info, warning, warn, error, critical`}},
 		{"task file", nil, []string{"validate", "--tasks", badTasks}, []string{
@@ -431,5 +477,99 @@ func TestOperatorErrorMessages(t *testing.T) {
 				t.Errorf("%d times \"unknown time zone\":\n%s", n, text)
 			}
 		})
+	}
+}
+
+// The troubleshooting table: a wrong secret fails the runs with 403 and
+// closes the email gate (a failed probe counts as not configured); a
+// closed gate skips the fires of its tasks, which ctl lists as gated.
+func TestOperatorTroubleshooting(t *testing.T) {
+	t.Parallel()
+	tasks := writeFile(t, `
+tasks:
+  - name: emails
+    every: 1h
+    run_on_start: true
+    enabled_if: email
+    request: {service: background, path: /events_generation, body: {event_type: todo_daily_emails}}
+    paginate: {mode: offset, size: 50, size_field: n_events, offset_field: offset, result: user_ids}
+  - name: locked-steps
+    every: 1h
+    run_on_start: true
+    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
+`)
+	for _, tc := range []struct {
+		name        string
+		email       bool
+		secret      string
+		wantLocked  string // outcome of locked-steps
+		probeFailed bool
+	}{
+		{"email off", false, e2eSecret, "ok", false},
+		{"wrong secret", true, "not-the-secret", "failed", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stub, err := mojodexstub.Start(mojodexstub.Options{Secret: e2eSecret, EmailConfigured: tc.email, Backlog: mojodexstub.DefaultBacklog()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stub.Close() })
+			srv := startServer(t, stub, tasks, "MOJODEX_SCHEDULER_SECRET="+tc.secret)
+			waitFor(t, "both fires", func() bool {
+				l := srv.logs.String()
+				return strings.Contains(l, `"message":"run finished"`) && strings.Contains(l, `"message":"fire skipped: `)
+			})
+			evs := logEvents(t, srv.logs.String())
+			skipped := eventsWith(evs, "fire skipped: the email service is not configured (enabled_if: email)")
+			if len(skipped) != 1 || skipped[0]["task"] != "emails" || skipped[0]["reason"] != "gated" {
+				t.Errorf("fire skipped events: %v", skipped)
+			}
+			fin := eventsWith(evs, "run finished")
+			if len(fin) != 1 || fin[0]["task"] != "locked-steps" || fin[0]["outcome"] != tc.wantLocked {
+				t.Errorf("run finished events: %v", fin)
+			}
+			if tc.wantLocked == "failed" && !strings.Contains(asString(fin[0]["error"]), "unexpected status 403") {
+				t.Errorf("the failed run does not say 403: %v", fin[0])
+			}
+			probe := eventsWith(evs, "gate probe failed; treating the service as not configured")
+			if tc.probeFailed != (len(probe) > 0) || tc.probeFailed && probe[0]["level"] != "warn" {
+				t.Errorf("probe failures: %v", probe)
+			}
+			if list := ctlOK(t, srv.addr, nil, "list"); !regexp.MustCompile(`(?m)^emails\s+gated\s`).MatchString(list) {
+				t.Errorf("ctl list:\n%s", list)
+			}
+		})
+	}
+}
+
+// A port in use stops the start with a message naming the setting.
+func TestOperatorAddressInUse(t *testing.T) {
+	t.Parallel()
+	stub := startStub(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := command(t, stub, "run")
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+ln.Addr().String())
+	done := make(chan struct{})
+	var out []byte
+	go func() {
+		out, err = cmd.CombinedOutput()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("run kept running on a port in use:\n%s", out)
+	}
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+		!strings.Contains(string(out), "mojodex-scheduler: MOJODEX_SCHEDULER_HTTP_ADDR: ") || !strings.Contains(string(out), "address already in use") {
+		t.Errorf("run on a port in use: %v\n%s", err, out)
 	}
 }
