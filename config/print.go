@@ -123,8 +123,8 @@ func (it item) text() string {
 
 // MarshalZerologObject writes the configuration in effect as fields, for
 // log.Info().Object("config", cfg): never the secret, the UI token or a
-// password. Durations follow zerolog's duration settings (milliseconds by
-// default).
+// password. Durations are seconds, in fields named with the unit
+// (request_timeout_s), as in every log event of the scheduler.
 func (c Config) MarshalZerologObject(e *zerolog.Event) {
 	for _, it := range c.items() {
 		switch v := it.value.(type) {
@@ -137,7 +137,7 @@ func (c Config) MarshalZerologObject(e *zerolog.Event) {
 		case bool:
 			e.Bool(it.key, v)
 		case time.Duration:
-			e.Dur(it.key, v)
+			e.Float64(it.key+"_s", v.Seconds())
 		}
 	}
 }

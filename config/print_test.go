@@ -198,7 +198,7 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-// The zerolog form: typed fields, durations in zerolog's unit.
+// The zerolog form: typed fields, durations in seconds under a name ending in _s.
 func TestMarshalZerologObject(t *testing.T) {
 	c, _, err := Load([]string{"MOJODEX_SCHEDULER_SECRET=x", "MOJODEX_SCHEDULER_TLS_CERT=a", "MOJODEX_SCHEDULER_TLS_KEY=b", "MOJODEX_SCHEDULER_TLS_CA=c"})
 	if err != nil {
@@ -214,12 +214,17 @@ func TestMarshalZerologObject(t *testing.T) {
 		t.Fatalf("%v: %s", err, buf.String())
 	}
 	want := map[string]any{
-		"rate": 10.0, "burst": 5.0, "request_timeout": 30000.0, "gate_interval": 600000.0, "secret_set": true,
+		"rate": 10.0, "burst": 5.0, "request_timeout_s": 30.0, "gate_interval_s": 600.0, "secret_set": true,
 		"mutual_tls": "on", "state": "data/mojodex-scheduler.db", "backend_uri": "unset", "max_in_flight": 4.0,
 	}
 	for k, v := range want {
 		if line.Config[k] != v {
 			t.Errorf("%s = %#v, want %#v", k, line.Config[k], v)
+		}
+	}
+	for _, k := range []string{"request_timeout", "shutdown_timeout", "gate_interval"} {
+		if v, ok := line.Config[k]; ok {
+			t.Errorf("%s = %#v: a duration without its unit in the name", k, v)
 		}
 	}
 	var js map[string]any

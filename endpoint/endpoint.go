@@ -248,7 +248,7 @@ func (e *Endpoint) acceptLoop() {
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
 			e.warn.event(zerolog.WarnLevel, kindAccept, "remote endpoint cannot accept connections", func(ev *zerolog.Event) {
-				ev.Err(err).Dur("retry_in", backoff)
+				ev.Err(err).Float64("retry_in_s", backoff.Seconds())
 			})
 			t := time.NewTimer(backoff)
 			select {
@@ -301,7 +301,7 @@ func (e *Endpoint) admit(c net.Conn) {
 	if victim != nil {
 		_ = victim.raw.Close()
 		e.warn.event(zerolog.WarnLevel, kindEvicted, "remote connection that had sent nothing dropped to admit a new one", func(ev *zerolog.Event) {
-			ev.Str("peer", victim.peer).Dur("age", time.Since(victim.since)).Int("max_conns", e.connCap)
+			ev.Str("peer", victim.peer).Float64("age_s", time.Since(victim.since).Seconds()).Int("max_conns", e.connCap)
 		})
 	}
 	go e.serve(ic)
@@ -363,7 +363,7 @@ func (e *Endpoint) serve(ic *inConn) {
 	case dc.timedOut.Load() && !dc.established.Load():
 		e.n.silent.Add(1)
 		e.warn.event(zerolog.WarnLevel, kindSilent, "remote connection sent no valid envelope in time; closed", func(ev *zerolog.Event) {
-			ev.Str("peer", ic.peer).Dur("deadline", e.s.firstFrame)
+			ev.Str("peer", ic.peer).Float64("deadline_s", e.s.firstFrame.Seconds())
 		})
 	default:
 		e.s.log.Debug().Str("peer", ic.peer).AnErr("reason", err).Msg("remote connection closed")

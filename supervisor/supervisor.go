@@ -355,7 +355,11 @@ func (s *supervisor) onStarted(c *actor.Context) {
 	}
 	s.probeGates()
 	s.armGateTick()
-	s.log.Info().Int("tasks", len(s.order)).Bool("manual", s.opts.manual).Msg("supervisor started")
+	ev := s.log.Info().Int("tasks", len(s.order))
+	if s.opts.manual {
+		ev = ev.Bool("manual", true) // the flag is logged only when set, as on runs
+	}
+	ev.Msg("supervisor started")
 }
 
 // onStopped runs after hollywood has stopped every child: it stops the

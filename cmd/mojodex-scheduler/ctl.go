@@ -421,7 +421,7 @@ func printTask(w io.Writer, t *controlv1.Task) {
 			status = strconv.Itoa(int(r.GetHttpStatus()))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", when(r.GetStart()), when(r.GetSlot()), trigger,
-			r.GetDuration().AsDuration().Round(time.Millisecond), r.GetOutcome(), r.GetPages(), r.GetItems(), status,
+			roundDuration(r.GetDuration().AsDuration()), r.GetOutcome(), r.GetPages(), r.GetItems(), status,
 			orDash(safetext.Escape(r.GetReplica())), orDash(safetext.Escape(r.GetError())))
 	}
 	tw.Flush()

@@ -4,10 +4,11 @@
 //	mojodex-scheduler run [--tasks FILE] [--demo]
 //	mojodex-scheduler once [--tasks FILE] [TASK...]
 //	mojodex-scheduler validate [--tasks FILE]
+//	mojodex-scheduler ctl list|show|trigger|pause|resume|reload|replicas
 //	mojodex-scheduler health [--addr HOST:PORT] [--timeout 2s]
 //	mojodex-scheduler version
 //
-// Settings come from the environment (see README.md).
+// Settings come from the environment (see docs/configuration.md).
 package main
 
 import (
@@ -132,10 +133,12 @@ func (a *appEnv) load(tasksFlag string) (config.Config, []task.Spec, error) {
 	if err != nil {
 		return config.Config{}, nil, err
 	}
-	specs, content, err := loadTasks(taskSource(tasksFlag, cfg))
+	src := taskSource(tasksFlag, cfg)
+	specs, content, err := loadTasks(src)
 	if err != nil {
 		return config.Config{}, nil, err
 	}
+	cfg.Tasks = src.path // the configuration in effect names the file in use, the flag's included
 	a.taskSet = content
 	return cfg, specs, nil
 }
@@ -145,13 +148,6 @@ func (a *appEnv) load(tasksFlag string) (config.Config, []task.Spec, error) {
 type source struct {
 	path    string
 	setting string // "--tasks" or "MOJODEX_SCHEDULER_TASKS"; empty for the defaults
-}
-
-func (s source) String() string {
-	if s.path == "" {
-		return "embedded defaults"
-	}
-	return s.path
 }
 
 func taskSource(flag string, cfg config.Config) source {
@@ -173,7 +169,7 @@ func loadTasks(src source) ([]task.Spec, []byte, error) {
 	}
 	specs, content, err := task.ReadFile(src.path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s=%s: %w", src.setting, src.path, err)
+		return nil, nil, fmt.Errorf("%s: %w", src.setting, err) // the error names the file
 	}
 	return specs, content, nil
 }
@@ -204,11 +200,21 @@ func (a *appEnv) logger(cfg config.Config) zerolog.Logger {
 
 // consoleFields adapts an event for a person: *_s seconds become Go
 // durations under the name without the unit, instants short local times
-// (the date only when it is not today), text escaped.
+// (the date only when it is not today), text escaped; in nested objects
+// too (the configuration in effect).
 func consoleFields(ev map[string]any) error {
-	today := time.Now().Format(time.DateOnly)
+	consoleValues(ev, time.Now().Format(time.DateOnly), true)
+	return nil
+}
+
+// consoleValues is consoleFields on one object; top tells the event's own
+// fields (time, message, level: left to the console writer) from those of
+// a nested object.
+func consoleValues(ev map[string]any, today string, top bool) {
 	for k, v := range ev {
 		switch v := v.(type) {
+		case map[string]any:
+			consoleValues(v, today, false)
 		case json.Number:
 			if name, ok := strings.CutSuffix(k, "_s"); ok {
 				if f, err := v.Float64(); err == nil {
@@ -217,7 +223,7 @@ func consoleFields(ev map[string]any) error {
 				}
 			}
 		case string:
-			if k == zerolog.TimestampFieldName || k == zerolog.MessageFieldName || k == zerolog.LevelFieldName {
+			if top && (k == zerolog.TimestampFieldName || k == zerolog.MessageFieldName || k == zerolog.LevelFieldName) {
 				if k == zerolog.MessageFieldName {
 					ev[k] = safetext.Escape(v)
 				}
@@ -235,7 +241,6 @@ func consoleFields(ev map[string]any) error {
 			ev[k] = safetext.Escape(v)
 		}
 	}
-	return nil
 }
 
 // roundDuration keeps three significant figures or so: 31ms, 1.25s, 2m0s.

@@ -62,7 +62,6 @@ func (r *runCmd) Run(a *appEnv) error {
 	for _, w := range a.warnings {
 		log.Warn().Str("variable", w.Variable).Str("did_you_mean", w.Suggestion).Msg(w.String())
 	}
-	src := taskSource(r.Tasks, cfg)
 	if r.Demo {
 		stub, err := mojodexstub.Start(mojodexstub.Options{
 			Secret:          demoSecret,
@@ -83,7 +82,7 @@ func (r *runCmd) Run(a *appEnv) error {
 	}
 	build := currentBuild()
 	log.Info().EmbedObject(build).Msg("starting")
-	log.Info().Str("tasks", src.String()).Int("count", len(specs)).Object("config", cfg).Msg("configuration in effect")
+	log.Info().Int("tasks", len(specs)).Object("config", cfg).Msg("configuration in effect")
 
 	st, err := openStore(cfg, r.Demo, log)
 	if err != nil {
@@ -166,7 +165,7 @@ func (r *runCmd) Run(a *appEnv) error {
 		ready = ready.Str("replica", replica)
 	}
 	if r.Demo {
-		ready.Msg("mojodex-scheduler running against the demo stub; try `mojodex-scheduler ctl list` in another terminal, Ctrl-C to stop")
+		ready.Msg(demoReady(listenAddr(httpLn), ep != nil, os.Args[0]))
 	} else {
 		ready.Msg("mojodex-scheduler running")
 	}

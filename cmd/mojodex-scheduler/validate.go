@@ -41,7 +41,7 @@ func (v *validateCmd) Run(a *appEnv) error {
 	if len(problems) > 0 {
 		return errors.Join(append([]error{errors.New("configuration is not valid")}, problems...)...)
 	}
-	fmt.Fprintf(a.stdout, "tasks: %s\n%s\n", taskSource(v.Tasks, cfg), strings.TrimRight(cfg.Summary(), "\n"))
+	fmt.Fprint(a.stdout, cfg.Summary())
 	fmt.Fprintln(a.stdout)
 	now := time.Now()
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
