@@ -151,8 +151,8 @@ type Config struct {
 	// service (the backend and the background service each have this
 	// budget, so one hung service never starves the other); default 4.
 	MaxInFlight int
-	// QueueSize bounds the runs waiting in the actor for a slot or a token;
-	// a run beyond it is skipped at once; default 1000.
+	// QueueSize bounds the runs of each service waiting in the actor for a
+	// slot or a token; a run beyond it is skipped at once; default 1000.
 	QueueSize int
 	// Timeout bounds each attempt; default 30s.
 	Timeout time.Duration
