@@ -75,6 +75,7 @@ func TestParseFieldErrors(t *testing.T) {
 		{"every zero", taskFile("name: t1", "every: 0s", req), "", "every", 3, []string{`"0s"`, "positive"}},
 		{"every a list", taskFile("name: t1", "every: [1h]", req), "", "every", 3, []string{"want a duration", "a list"}},
 		{"every below 1s", taskFile("name: t1", "every: 10ms", req), "", "every", 3, []string{"10ms", "shorter than 1s", "allow_subsecond"}},
+		{"every 1ns", taskFile("name: t1", "every: 1ns", "allow_subsecond: true", req), "", "every", 3, []string{"1ns", "shorter than 1ms"}},
 		{"every below 1ms with allow_subsecond", taskFile("name: t1", "every: 500us", "allow_subsecond: true", req), "", "every", 3, []string{"500µs", "shorter than 1ms"}},
 		{"allow_subsecond not a bool", taskFile("name: t1", "every: 1h", "allow_subsecond: perhaps", req), "", "allow_subsecond", 4, []string{"true or false", `"perhaps"`}},
 
