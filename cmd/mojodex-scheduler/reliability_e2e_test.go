@@ -53,9 +53,10 @@ func killed(t *testing.T, stub *mojodexstub.Stub, tasks, state, what string, con
 	}
 }
 
-// restarted runs `run` again on state until finished reports true, then
-// stops it with SIGTERM and expects exit code 0; it returns the logs.
-func restarted(t *testing.T, stub *mojodexstub.Stub, tasks, state string, finished func(logs string) bool) string {
+// runUntil runs `run` on state (again, after killed) until finished
+// reports true, then stops it with SIGTERM and expects exit code 0; it
+// returns the logs.
+func runUntil(t *testing.T, stub *mojodexstub.Stub, tasks, state string, finished func(logs string) bool) string {
 	t.Helper()
 	cmd := command(t, stub, "run", "--tasks", tasks)
 	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
@@ -65,12 +66,12 @@ func restarted(t *testing.T, stub *mojodexstub.Stub, tasks, state string, finish
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill() }()
-	waitFor(t, "the resumed runs to be recorded", func() bool { return finished(logs.String()) })
+	waitFor(t, "the runs to be recorded", func() bool { return finished(logs.String()) })
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("restarted process: %v\n%s", err, logs.String())
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
 	}
 	return logs.String()
 }
@@ -142,7 +143,7 @@ tasks:
 	}
 
 	// The restart does not fire at start: only the resumed runs call.
-	logs := restarted(t, stub, writeFile(t, file("false")), state, func(logs string) bool {
+	logs := runUntil(t, stub, writeFile(t, file("false")), state, func(logs string) bool {
 		return strings.Count(logs, `"message":"run finished"`) == 2
 	})
 	if n := strings.Count(logs, "resuming a run left in progress by the previous process"); n != 2 {
@@ -224,7 +225,7 @@ tasks:
 	isResumed := func(r task.Run) bool {
 		return slices.ContainsFunc(slots, r.Slot.Equal)
 	}
-	restarted(t, stub, tasks, state, func(logs string) bool {
+	runUntil(t, stub, tasks, state, func(logs string) bool {
 		return linesWith(logs, `"message":"run finished"`, `"resumed":true`) == 3
 	})
 	got := keysAfter(stub, path, 5)
@@ -290,7 +291,7 @@ tasks:
 	stub.Inject("/relaunch_locked_workflow_step_executions", mojodexstub.Fault{Status: http.StatusFound, Location: other.URL + "/steal", Body: "{}"})
 	stub.Inject("/home_chat", mojodexstub.Fault{Status: http.StatusTemporaryRedirect, Location: other.URL + "/steal-too", Body: "{}"})
 	state := filepath.Join(t.TempDir(), "state.db")
-	restarted(t, stub, tasks, state, func(logs string) bool {
+	runUntil(t, stub, tasks, state, func(logs string) bool {
 		return strings.Count(logs, `"message":"run finished"`) == 2
 	})
 	if n := elsewhere.Load(); n != 0 {
