@@ -77,7 +77,8 @@ type apiActor struct {
 	lanes  []*lane
 	next   int // the lane served first by the next dispatch (round robin)
 	held   map[*apiRun]struct{}
-	// waiting counts the runs in the lanes' queues (bounded by QueueSize).
+	// waiting counts the runs in the lanes' queues (each bounded by
+	// QueueSize).
 	waiting int
 	wakeAt  time.Time
 	wakeT   *time.Timer
@@ -94,7 +95,7 @@ type apiActor struct {
 // never starves background calls; an attempt first needs a free slot of its
 // service, then a token of the shared rate limiter, and neither waiting for
 // a token nor sleeping before a retry holds a slot. At most
-// Config.QueueSize runs wait; beyond that a run is finished as skipped
+// Config.QueueSize runs of each service wait; beyond that a run is finished as skipped
 // (task.SkipQueueFull) at once. The actor never blocks its inbox on I/O:
 // each attempt runs in a goroutine it owns, at most the in-flight budgets
 // at once.
@@ -198,9 +199,11 @@ func (a *apiActor) accept(req *RunRequest) {
 		req.Sink.Finish(RunResult{Outcome: task.OutcomeFailed, Progress: req.From, Err: ErrStopped})
 		return
 	}
-	if a.waiting >= a.client.cfg.QueueSize {
+	// Each service has its own bound, so that the runs piling up behind a
+	// hung service never keep the other's out.
+	if l := a.lane(req.Request.Service); l != nil && len(l.queue) >= a.client.cfg.QueueSize {
 		req.Sink.Finish(RunResult{Outcome: task.OutcomeSkipped, Reason: task.SkipQueueFull, Progress: req.From,
-			Err: fmt.Errorf("%d runs are already waiting for the API client (MOJODEX_SCHEDULER_QUEUE_SIZE)", a.waiting)})
+			Err: fmt.Errorf("%d runs of the %s service are already waiting for the API client (MOJODEX_SCHEDULER_QUEUE_SIZE)", len(l.queue), l.service)})
 		return
 	}
 	r := &apiRun{req: req, progress: req.From}

@@ -368,6 +368,39 @@ func TestActorQueueIsBounded(t *testing.T) {
 	})
 }
 
+// The queue bound is per service too: runs piling up behind a hung backend
+// fill the backend's queue only, and background runs are still taken and
+// answered.
+func TestActorQueueBoundPerService(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) {
+			if r.URL.Host == "mojodex_backend:5000" {
+				return hang(r)
+			}
+			return fakeResponse(r, 200, `{}`), nil
+		})
+		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.QueueSize = 3 })
+		e := newEngine(t)
+		api := e.Spawn(NewActor(c, nil), "api")
+		for range 4 { // one in flight, three waiting
+			e.Send(api, runReq(task.ServiceBackend, "/slow", nil, newSink()))
+		}
+		for i := range 5 {
+			s := newSink()
+			e.Send(api, runReq(task.ServiceBackground, "/fast", nil, s))
+			if r := s.wait(t); r.Outcome != task.OutcomeOK {
+				t.Fatalf("background run %d while the backend's queue is full: %+v (%v)", i, r, r.Err)
+			}
+		}
+		over := newSink()
+		e.Send(api, runReq(task.ServiceBackend, "/slow", nil, over))
+		if r := over.wait(t); r.Outcome != task.OutcomeSkipped || r.Reason != task.SkipQueueFull || !strings.Contains(r.Err.Error(), "backend service") {
+			t.Fatalf("backend run beyond its queue: %+v (%v)", r, r.Err)
+		}
+		e.Stop(api)
+	})
+}
+
 // A run past its deadline is failed, never sent; an attempt never outlives
 // the deadline; a run whose owner cancelled it is dropped without a result.
 func TestActorDeadlineAndCancellation(t *testing.T) {

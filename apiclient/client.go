@@ -151,8 +151,8 @@ type Config struct {
 	// service (the backend and the background service each have this
 	// budget, so one hung service never starves the other); default 4.
 	MaxInFlight int
-	// QueueSize bounds the runs waiting in the actor for a slot or a token;
-	// a run beyond it is skipped at once; default 1000.
+	// QueueSize bounds the runs of each service waiting in the actor for a
+	// slot or a token; a run beyond it is skipped at once; default 1000.
 	QueueSize int
 	// Timeout bounds each attempt; default 30s.
 	Timeout time.Duration
@@ -181,7 +181,7 @@ type Config struct {
 func (c Config) String() string {
 	secret := ""
 	if c.Secret != "" {
-		secret = "[REDACTED]"
+		secret = redacted
 	}
 	return fmt.Sprintf("{BackendURL:%s BackgroundURL:%s Secret:%s Rate:%g Burst:%d MaxInFlight:%d Timeout:%s MaxAttempts:%d BackoffBase:%s BackoffMax:%s}",
 		c.BackendURL, c.BackgroundURL, secret, c.Rate, c.Burst, c.MaxInFlight, c.Timeout, c.MaxAttempts, c.BackoffBase, c.BackoffMax)
@@ -200,6 +200,8 @@ type Client struct {
 	log        zerolog.Logger
 	// jitter returns a duration drawn from [0, ceiling]; tests replace it.
 	jitter func(ceiling time.Duration) time.Duration
+	// secrets are the forms of the secret that redact removes.
+	secrets []string
 }
 
 // NewClient validates cfg, applies defaults and returns a Client.
@@ -264,6 +266,7 @@ func NewClient(cfg Config) (*Client, error) {
 		limiter:    rate.NewLimiter(limit, cfg.Burst),
 		log:        cfg.Logger.With().Str("component", "apiclient").Logger(),
 		jitter:     fullJitter,
+		secrets:    secretForms(cfg.Secret),
 	}, nil
 }
 
@@ -630,12 +633,13 @@ func (c *Client) attempt(ctx context.Context, httpReq *http.Request, path string
 	return out
 }
 
-// redact removes the secret from s (for log fields and error bodies).
+// redact removes the secret from s (for log fields and error bodies), in
+// every form a reply may echo it in (see secretForms).
 func (c *Client) redact(s string) string {
-	if c.cfg.Secret == "" {
-		return s
+	for _, f := range c.secrets {
+		s = strings.ReplaceAll(s, f, redacted)
 	}
-	return strings.ReplaceAll(s, c.cfg.Secret, "[REDACTED]")
+	return s
 }
 
 // truncate cuts s to at most n bytes without leaving a partial UTF-8 rune.

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -657,5 +658,45 @@ func TestBackoffFullJitterBounds(t *testing.T) {
 	c.cfg.BackoffMax = time.Duration(1<<63 - 1)
 	if d := c.backoff(200); d < 0 {
 		t.Fatalf("overflow: %v", d)
+	}
+}
+
+// A reply may echo the secret escaped: by a JSON encoder (Go's, Python's
+// ensure_ascii, PHP's "\/"), or URL-escaped in a redirect's location. Every
+// such form is redacted from error bodies and snippets.
+func TestEscapedSecretRedacted(t *testing.T) {
+	const secret = `s3cr<e>t/"é&ü😀`
+	var goHTML, goPlain bytes.Buffer
+	_ = json.NewEncoder(&goHTML).Encode(map[string]string{"error": secret})
+	enc := json.NewEncoder(&goPlain)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(map[string]string{"error": secret})
+	python := `{"error": "s3cr<e>t/\"\u00e9&\u00fc\ud83d\ude00"}`
+	php := `{"error":"s3cr<e>t\/\"\u00e9&\u00fc\ud83d\ude00"}`
+	replies := map[string]string{
+		"raw":            "echo " + secret,
+		"Go JSON":        goHTML.String(),
+		"Go JSON, plain": goPlain.String(),
+		"Python JSON":    python,
+		"PHP JSON":       php,
+		"query":          "http://x/?token=" + url.QueryEscape(secret),
+		"path":           "http://x/" + url.PathEscape(secret),
+	}
+	c, err := NewClient(Config{BackendURL: "http://b", BackgroundURL: "http://g", Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, reply := range replies {
+		for _, got := range []string{c.redact(reply), c.Snippet([]byte(reply))} {
+			if !strings.Contains(got, "[REDACTED]") || strings.Contains(got, "s3cr") {
+				t.Errorf("%s: %q redacted as %q", name, reply, got)
+			}
+		}
+	}
+	if got := c.redact("nothing secret here"); got != "nothing secret here" {
+		t.Errorf("redact changed a text without the secret: %q", got)
+	}
+	if forms := secretForms(""); forms != nil {
+		t.Errorf("forms of an empty secret: %q", forms)
 	}
 }

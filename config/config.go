@@ -62,8 +62,8 @@ type Config struct {
 	// MaxInFlight caps the API calls in flight at once, per service: the
 	// backend and the background service each get this budget.
 	MaxInFlight int `env:"MOJODEX_SCHEDULER_MAX_IN_FLIGHT, default=4" range:"1..256"`
-	// QueueSize bounds the runs waiting in the API client; a fire that finds
-	// the queue full is skipped.
+	// QueueSize bounds the runs of each service waiting in the API client; a
+	// fire that finds its service's queue full is skipped.
 	QueueSize int `env:"MOJODEX_SCHEDULER_QUEUE_SIZE, default=1000" range:"1..100000"`
 	// RequestTimeout bounds each HTTP attempt.
 	RequestTimeout time.Duration `env:"MOJODEX_SCHEDULER_REQUEST_TIMEOUT, default=30s" range:"1ms..1h"`

@@ -133,7 +133,7 @@ func TestDocumentationCheckFindsDrift(t *testing.T) {
 		{"range", "| 1s to 24h |", "| 1s to 12h |", `MOJODEX_SCHEDULER_GATE_INTERVAL: accepted "1s to 12h", the code says "1s to 24h"`},
 		{"missing", "| `MOJODEX_SCHEDULER_QUEUE_SIZE` |", "| `MOJODEX_SCHEDULER_QUEUE_SIZES` |", "MOJODEX_SCHEDULER_QUEUE_SIZE is not documented"},
 		{"extra", "| `MOJODEX_SCHEDULER_QUEUE_SIZE` |", "| `MOJODEX_SCHEDULER_QUEUE_SIZES` |", "MOJODEX_SCHEDULER_QUEUE_SIZES is documented but is not a setting"},
-		{"no meaning", "| runs waiting in the API client for a slot; a fire that finds the queue full is skipped |", "|  |", "MOJODEX_SCHEDULER_QUEUE_SIZE: no meaning"},
+		{"no meaning", "| runs of each service waiting in the API client for a slot; a fire that finds its service's queue full is skipped |", "|  |", "MOJODEX_SCHEDULER_QUEUE_SIZE: no meaning"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if !strings.Contains(string(good), tc.old) {

@@ -148,6 +148,9 @@ func (s *Stub) serve(service string, routes map[string]route, w http.ResponseWri
 		if fault.RetryAfter != "" {
 			w.Header().Set("Retry-After", fault.RetryAfter)
 		}
+		if fault.Location != "" {
+			w.Header().Set("Location", fault.Location)
+		}
 		if fault.Status != 0 || fault.Body != "" {
 			if !s.sleep(ctx, s.opts.Latency) {
 				return

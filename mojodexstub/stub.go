@@ -83,8 +83,8 @@ func DefaultBacklog() map[string]int {
 
 // Fault is one injected infrastructure failure, consumed by one request.
 // Delay applies first; then Hangup wins; otherwise a non-zero Status or a
-// non-empty Body replaces the normal reply. A fault with only Delay and/or
-// RetryAfter set delays and/or decorates the normal reply.
+// non-empty Body replaces the normal reply. A fault with only Delay,
+// RetryAfter and/or Location set delays and/or decorates the normal reply.
 type Fault struct {
 	// Status is the HTTP status to reply with (with Body, or
 	// {"error":"injected"} when Body is empty). A code outside 100–999,
@@ -96,6 +96,9 @@ type Fault struct {
 	Body string
 	// RetryAfter, when not empty, is sent as the Retry-After header.
 	RetryAfter string
+	// Location, when not empty, is sent as the Location header: with a 3xx
+	// Status, a redirect.
+	Location string
 	// Delay is slept before replying (and before the request is
 	// processed); the sleep stops as soon as the client goes away (the
 	// request context is cancelled), and then no reply is written and

@@ -652,6 +652,23 @@ func TestEmptySecretRefusesAll(t *testing.T) {
 	}
 }
 
+// A Location fault with a 3xx status is a redirect, which the stub
+// answers and never follows itself; the next call gets the normal reply.
+func TestFaultLocation(t *testing.T) {
+	e := start(t, mojodexstub.Options{})
+	e.c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	r := routes()[0].req()
+	e.s.Inject("/check_expired_purchases", mojodexstub.Fault{Status: 302, Location: "http://127.0.0.1:1/elsewhere", Body: "{}"})
+	got := e.do(t, r)
+	if got.status != 302 || got.header.Get("Location") != "http://127.0.0.1:1/elsewhere" {
+		t.Errorf("redirect fault: %d, Location %q", got.status, got.header.Get("Location"))
+	}
+	got = e.do(t, r)
+	if got.status != 200 || got.header.Get("Location") != "" {
+		t.Errorf("after the fault: %d, Location %q", got.status, got.header.Get("Location"))
+	}
+}
+
 func TestFaultStatusAndRetryAfter(t *testing.T) {
 	e := start(t, mojodexstub.Options{})
 	r := routes()[0].req()

@@ -75,6 +75,7 @@ func TestParseFieldErrors(t *testing.T) {
 		{"every zero", taskFile("name: t1", "every: 0s", req), "", "every", 3, []string{`"0s"`, "positive"}},
 		{"every a list", taskFile("name: t1", "every: [1h]", req), "", "every", 3, []string{"want a duration", "a list"}},
 		{"every below 1s", taskFile("name: t1", "every: 10ms", req), "", "every", 3, []string{"10ms", "shorter than 1s", "allow_subsecond"}},
+		{"every 1ns", taskFile("name: t1", "every: 1ns", "allow_subsecond: true", req), "", "every", 3, []string{"1ns", "shorter than 1ms"}},
 		{"every below 1ms with allow_subsecond", taskFile("name: t1", "every: 500us", "allow_subsecond: true", req), "", "every", 3, []string{"500µs", "shorter than 1ms"}},
 		{"allow_subsecond not a bool", taskFile("name: t1", "every: 1h", "allow_subsecond: perhaps", req), "", "allow_subsecond", 4, []string{"true or false", `"perhaps"`}},
 
@@ -108,6 +109,10 @@ func TestParseFieldErrors(t *testing.T) {
 		{"jitter zero", taskFile("name: t1", "every: 1h", "jitter: 0s", req), "", "jitter", 4, []string{"positive"}},
 		{"timeout bad", taskFile("name: t1", "every: 1h", "timeout: soon", req), "", "timeout", 4, []string{`"soon"`}},
 		{"timeout negative", taskFile("name: t1", "every: 1h", "timeout: -1s", req), "", "timeout", 4, []string{"positive"}},
+		{"timeout 1ns", taskFile("name: t1", "every: 1h", "timeout: 1ns", req), "", "timeout", 4, []string{"1ns", "out of range (1ms to 24h)"}},
+		{"timeout over 24h", taskFile("name: t1", "every: 1h", "timeout: 25h", req), "", "timeout", 4, []string{"25h0m0s", "out of range (1ms to 24h)"}},
+		{"run_timeout over 24h", taskFile("name: t1", "every: 1h", "run_timeout: 1000h", req), "", "run_timeout", 4, []string{"1000h0m0s", "out of range (1ms to 24h)"}},
+		{"jitter over 24h", taskFile("name: t1", `at: "10:00"`, "jitter: 48h", req), "", "jitter", 4, []string{"48h0m0s", "longer than 24h"}},
 		{"run_timeout bad", taskFile("name: t1", "every: 1h", "run_timeout: soon", req), "", "run_timeout", 4, []string{`"soon"`}},
 		{"run_timeout zero", taskFile("name: t1", "every: 1h", "run_timeout: 0s", req), "", "run_timeout", 4, []string{"positive"}},
 		{"run_timeout below 1ms", taskFile("name: t1", "every: 1h", "run_timeout: 100us", req), "", "run_timeout", 4, []string{"shorter than 1ms"}},
@@ -146,6 +151,7 @@ func TestParseFieldErrors(t *testing.T) {
 		{"paginate.result a list", paged("  result: [ids]"), "", "paginate.result", 8, []string{"want a single value"}},
 		{"paginate.max_pages 0", paged("  max_pages: 0"), "", "paginate.max_pages", 8, []string{"at least 1", "leave max_pages out"}},
 		{"paginate.max_pages negative", paged("  max_pages: -1"), "", "paginate.max_pages", 8, []string{"-1", "at least 1"}},
+		{"paginate.max_pages over the limit", paged("  max_pages: 10001"), "", "paginate.max_pages", 8, []string{"10001", "out of range (1 to 10000)"}},
 		{"paginate.max_pages a word", paged("  max_pages: all"), "", "paginate.max_pages", 8, []string{"want a whole number"}},
 	}
 	covered := map[string]bool{}

@@ -84,6 +84,13 @@ const (
 	// DefaultJobRunTimeout bounds a Job run that sets neither RunTimeout
 	// nor Timeout.
 	DefaultJobRunTimeout = time.Hour
+	// MinTimeout and MaxTimeout bound timeout and run_timeout; MaxJitter
+	// bounds jitter (an every: task's jitter is also below its period);
+	// MaxMaxPages bounds paginate.max_pages.
+	MinTimeout  = time.Millisecond
+	MaxTimeout  = 24 * time.Hour
+	MaxJitter   = 24 * time.Hour
+	MaxMaxPages = 10_000
 )
 
 // Misfire says what happens to slots missed while the scheduler was down.
@@ -408,11 +415,15 @@ func (s *Spec) Validate() error {
 	}
 	if s.Timeout < 0 {
 		bad("timeout", "%s must be positive", s.Timeout)
+	} else if s.Timeout > 0 && (s.Timeout < MinTimeout || s.Timeout > MaxTimeout) {
+		bad("timeout", "%s is out of range (1ms to 24h)", s.Timeout)
 	}
 	if s.RunTimeout < 0 {
 		bad("run_timeout", "%s must be positive", s.RunTimeout)
-	} else if s.RunTimeout > 0 && s.RunTimeout < time.Millisecond {
+	} else if s.RunTimeout > 0 && s.RunTimeout < MinTimeout {
 		bad("run_timeout", "%s is shorter than 1ms", s.RunTimeout)
+	} else if s.RunTimeout > MaxTimeout {
+		bad("run_timeout", "%s is out of range (1ms to 24h)", s.RunTimeout)
 	}
 	if err := s.Misfire.check(); err != nil {
 		errs = append(errs, &FieldError{s.Name, "misfire", err})
@@ -427,6 +438,8 @@ func (s *Spec) Validate() error {
 		bad("jitter", "%s must be positive", s.Jitter)
 	} else if s.Every > 0 && s.Jitter >= s.Every {
 		bad("jitter", "%s must be shorter than the period (every: %s)", s.Jitter, s.Every)
+	} else if s.Jitter > MaxJitter {
+		bad("jitter", "%s is longer than 24h", s.Jitter)
 	}
 	switch {
 	case s.Request == nil && s.Job == nil:
@@ -471,6 +484,8 @@ func (s *Spec) Validate() error {
 		}
 		if p.MaxPages < 1 {
 			bad("paginate.max_pages", "%d must be at least 1", p.MaxPages)
+		} else if p.MaxPages > MaxMaxPages {
+			bad("paginate.max_pages", "%d is out of range (1 to %d)", p.MaxPages, MaxMaxPages)
 		}
 		if p.Mode == ModeDrain && p.OffsetField != "" {
 			bad("paginate.offset_field", "applies to offset mode only")

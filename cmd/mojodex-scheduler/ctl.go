@@ -103,10 +103,10 @@ func (t *ctlTriggerCmd) Run(a *appEnv, c *ctlCmd) error {
 	return c.call(a, &controlv1.TriggerTaskRequest{Name: t.Task}, &controlv1.TriggerTaskResponse{}, func(w io.Writer, m proto.Message) {
 		r := m.(*controlv1.TriggerTaskResponse)
 		if r.GetStarted() {
-			fmt.Fprintf(w, "started %s\n", t.Task)
+			fmt.Fprintf(w, "started %s\n", safetext.Escape(t.Task))
 			return
 		}
-		fmt.Fprintf(w, "skipped %s: %s\n", t.Task, r.GetReason())
+		fmt.Fprintf(w, "skipped %s: %s\n", safetext.Escape(t.Task), safetext.Escape(r.GetReason()))
 	})
 }
 
@@ -133,7 +133,7 @@ func (*ctlReloadCmd) Run(a *appEnv, c *ctlCmd) error {
 			label string
 			names []string
 		}{{"added", r.GetAdded()}, {"removed", r.GetRemoved()}, {"changed", r.GetChanged()}, {"unchanged", r.GetUnchanged()}} {
-			fmt.Fprintf(tw, "%s:\t%s\n", g.label, orDash(strings.Join(g.names, ", ")))
+			fmt.Fprintf(tw, "%s:\t%s\n", g.label, orDash(safetext.Escape(strings.Join(g.names, ", "))))
 		}
 		tw.Flush()
 	})
@@ -220,7 +220,7 @@ func (c *ctlCmd) call(a *appEnv, req, want proto.Message, table func(io.Writer, 
 		if err != nil {
 			return fail(ctlExitRefused, "encoding the reply as JSON: %v", err)
 		}
-		fmt.Fprintf(a.stdout, "%s\n", b)
+		fmt.Fprintf(a.stdout, "%s\n", escapeJSONText(b))
 	}
 	if e := resp.GetError(); e != nil {
 		msg := e.GetMessage()
@@ -357,6 +357,23 @@ func dialCause(err error) error {
 	return err
 }
 
+// escapeJSONText writes as \u escapes the control characters that
+// protojson leaves raw in strings (DEL, the C1 controls, U+2028 and U+2029),
+// so that `-o json` on a terminal cannot carry a terminal escape either.
+// Outside strings JSON is ASCII, so the result is the same JSON.
+func escapeJSONText(b []byte) string {
+	var out strings.Builder
+	out.Grow(len(b))
+	for _, r := range string(b) {
+		if r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.String()
+}
+
 // codeName names an error code for people: "unknown task", "invalid argument".
 func codeName(c controlv1.Code) string {
 	return strings.ReplaceAll(strings.ToLower(c.String()), "_", " ")
@@ -376,8 +393,8 @@ func printTaskTable(w io.Writer, tasks []*controlv1.Task) {
 				status = strconv.Itoa(int(last.GetHttpStatus()))
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.GetName(), t.GetState(), orDash(t.GetSchedule()),
-			when(t.GetNextFire()), lastStart, outcome, pages, items, status)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", safetext.Escape(t.GetName()), safetext.Escape(t.GetState()),
+			orDash(safetext.Escape(t.GetSchedule())), when(t.GetNextFire()), lastStart, safetext.Escape(outcome), pages, items, status)
 	}
 	tw.Flush()
 }
@@ -385,11 +402,11 @@ func printTaskTable(w io.Writer, tasks []*controlv1.Task) {
 // printTask prints a task's fields, then its runs, oldest first.
 func printTask(w io.Writer, t *controlv1.Task) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "name:\t%s\n", t.GetName())
-	fmt.Fprintf(tw, "state:\t%s\n", t.GetState())
-	fmt.Fprintf(tw, "schedule:\t%s\n", orDash(t.GetSchedule()))
+	fmt.Fprintf(tw, "name:\t%s\n", safetext.Escape(t.GetName()))
+	fmt.Fprintf(tw, "state:\t%s\n", safetext.Escape(t.GetState()))
+	fmt.Fprintf(tw, "schedule:\t%s\n", orDash(safetext.Escape(t.GetSchedule())))
 	fmt.Fprintf(tw, "next:\t%s\n", when(t.GetNextFire()))
-	fmt.Fprintf(tw, "gate:\t%s\n", orDash(t.GetGate()))
+	fmt.Fprintf(tw, "gate:\t%s\n", orDash(safetext.Escape(t.GetGate())))
 	fmt.Fprintf(tw, "restarts:\t%d\n", t.GetRestarts())
 	for _, r := range t.GetRunning() {
 		where := ""
@@ -421,7 +438,7 @@ func printTask(w io.Writer, t *controlv1.Task) {
 			status = strconv.Itoa(int(r.GetHttpStatus()))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", when(r.GetStart()), when(r.GetSlot()), trigger,
-			roundDuration(r.GetDuration().AsDuration()), r.GetOutcome(), r.GetPages(), r.GetItems(), status,
+			roundDuration(r.GetDuration().AsDuration()), safetext.Escape(r.GetOutcome()), r.GetPages(), r.GetItems(), status,
 			orDash(safetext.Escape(r.GetReplica())), orDash(safetext.Escape(r.GetError())))
 	}
 	tw.Flush()
@@ -430,10 +447,10 @@ func printTask(w io.Writer, t *controlv1.Task) {
 // printControl prints the outcome of pause or resume.
 func printControl(w io.Writer, verb string, t *controlv1.Task) {
 	if verb == "paused" && len(t.GetRunning()) > 0 {
-		fmt.Fprintf(w, "paused %s: no fire until it is resumed; the run in progress will finish\n", t.GetName())
+		fmt.Fprintf(w, "paused %s: no fire until it is resumed; the run in progress will finish\n", safetext.Escape(t.GetName()))
 		return
 	}
-	fmt.Fprintf(w, "%s %s: state %s, next %s\n", verb, t.GetName(), t.GetState(), when(t.GetNextFire()))
+	fmt.Fprintf(w, "%s %s: state %s, next %s\n", verb, safetext.Escape(t.GetName()), safetext.Escape(t.GetState()), when(t.GetNextFire()))
 }
 
 // when formats an instant in local time with its zone, or "-" when unset.

@@ -129,6 +129,8 @@ func TestRemoteBadFrames(t *testing.T) {
 	srv := startServer(t, stub, writeFile(t, twoTasks))
 	ctlOK(t, srv.addr, nil, "list")
 
+	// Each bad frame, then an honest ctl list, answered.
+	var slowest time.Duration
 	for name, env := range badFrames(srv.addr) {
 		rc := dialRemote(t, srv.addr, nil)
 		_ = rc.stream.Send(env) // may fail once the scheduler has closed the connection
@@ -136,7 +138,13 @@ func TestRemoteBadFrames(t *testing.T) {
 			t.Errorf("%s: connection still open 2s later", name)
 		}
 		srv.alive(t)
+		r := ctl(t, srv.addr, nil, "list")
+		if r.code != 0 || !strings.Contains(r.stdout, "quick") {
+			t.Fatalf("ctl list after the bad frame %q: exit %d\n%s%s", name, r.code, r.stdout, r.stderr)
+		}
+		slowest = max(slowest, r.took)
 	}
+	t.Logf("%d bad frames, each followed by a ctl list answered (the slowest in %v)", len(badFrames(srv.addr)), slowest.Round(time.Millisecond))
 	rc := dialRemote(t, srv.addr, nil)
 	_ = rc.stream.MsgSend(rawFrame{0xff, 0xff, 0xff}, rawFrameEncoding{})
 	if !rc.closedWithin(2 * time.Second) {
@@ -167,13 +175,27 @@ func TestRemoteBadFrames(t *testing.T) {
 	t.Logf("%d bad frames in %v: %d log lines; ctl list still answers", flood+len(badFrames(srv.addr))+1, elapsed.Round(time.Millisecond), lines)
 }
 
-// 2,000 connections that never send anything, against a scheduler limited
-// to 512 descriptors: it holds at most its cap of them, /healthz answers
+// 2,000 connections that never send anything (not even a TLS hello, with
+// mutual TLS on), against a scheduler limited to 512 descriptors whose cap
+// is 64 connections: it holds at most its cap of them, /healthz answers
 // and ctl list is answered at once.
 func TestRemoteIdleFlood(t *testing.T) {
 	t.Parallel()
+	t.Run("plain", func(t *testing.T) { t.Parallel(); idleFlood(t, false) })
+	t.Run("mutual TLS", func(t *testing.T) { t.Parallel(); idleFlood(t, true) })
+}
+
+func idleFlood(t *testing.T, mutual bool) {
 	const flood, maxConns = 2000, 64
 	stub := startStub(t)
+	var serverEnv, clientEnv []string
+	if mutual {
+		p := newPKI(t, "idle flood CA")
+		serverCert, serverKey := p.issue(t, "scheduler", 2)
+		clientCert, clientKey := p.issue(t, "operator", 3)
+		serverEnv = []string{"MOJODEX_SCHEDULER_TLS_CERT=" + serverCert, "MOJODEX_SCHEDULER_TLS_KEY=" + serverKey, "MOJODEX_SCHEDULER_TLS_CA=" + p.ca()}
+		clientEnv = []string{"MOJODEX_SCHEDULER_TLS_CERT=" + clientCert, "MOJODEX_SCHEDULER_TLS_KEY=" + clientKey, "MOJODEX_SCHEDULER_TLS_CA=" + p.ca()}
+	}
 	var wrap []string
 	if p, err := exec.LookPath("prlimit"); err == nil {
 		wrap = []string{p, "--nofile=512:512"}
@@ -181,7 +203,7 @@ func TestRemoteIdleFlood(t *testing.T) {
 		t.Log("prlimit not found: the scheduler runs with the test's descriptor limit")
 	}
 	httpAddr := freeAddr(t)
-	srv := startServerWrapped(t, stub, writeFile(t, twoTasks), wrap, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr)
+	srv := startServerWrapped(t, stub, writeFile(t, twoTasks), wrap, append(serverEnv, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr)...)
 	pid := srv.cmd.Process.Pid
 	if wrap != nil {
 		limits, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
@@ -245,11 +267,11 @@ func TestRemoteIdleFlood(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("/healthz: %d", resp.StatusCode)
 	}
-	r := ctl(t, srv.addr, nil, "list")
+	r := ctl(t, srv.addr, clientEnv, "list")
 	if r.code != 0 || r.took > 2*time.Second {
 		t.Fatalf("ctl list during the flood: exit %d after %v\n%s", r.code, r.took, r.stderr)
 	}
-	t.Logf("%d idle connections: %d descriptors before, at most %d during; %d closed by eviction; ctl list answered in %v, %v after the flood settled (first-frame deadline 5s)",
+	t.Logf("%d idle connections: %d descriptors before, at most %d during; %d closed by eviction; ctl list answered in %v, %v after the flood settled (handshake and first-frame deadlines 5s)",
 		flood, base, most, evicted, r.took.Round(time.Millisecond), time.Since(settled).Round(time.Millisecond))
 	if n := strings.Count(srv.logs.String(), `"event":"conn_evicted"`); n < 1 || n > 3 {
 		t.Errorf("%d eviction lines for %d evictions", n, evicted)
@@ -380,4 +402,33 @@ func fullBacklog(t *testing.T) string {
 			t.Skip("the kernel keeps accepting into a full backlog")
 		}
 	}
+}
+
+// 500 control requests without a sender (nobody to answer) cost one
+// warning line per 10 s, with the count, not a line each; an honest ctl
+// list is still answered.
+func TestRemoteRequestsWithoutSender(t *testing.T) {
+	t.Parallel()
+	stub := startStub(t)
+	srv := startServer(t, stub, writeFile(t, twoTasks))
+	const n = 500
+	rc := dialRemote(t, srv.addr, nil)
+	defer rc.dc.Close()
+	start := time.Now()
+	for i := range n {
+		if err := rc.stream.Send(listRequest(srv.addr, nil)); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	if out := ctlOK(t, srv.addr, nil, "list"); !strings.Contains(out, "quick") {
+		t.Errorf("ctl list after %d requests without a sender:\n%s", n, out)
+	}
+	waitFor(t, "the first warning", func() bool { return strings.Contains(srv.logs.String(), "came without a sender") })
+	elapsed := time.Since(start)
+	srv.stop(t)
+	lines := linesWith(srv.logs.String(), "came without a sender")
+	if most := 1 + int(elapsed/(10*time.Second)); lines < 1 || lines > most {
+		t.Errorf("%d warning lines for %d requests without a sender in %v, want at most %d", lines, n, elapsed, most)
+	}
+	t.Logf("%d requests without a sender in %v: %d warning lines", n, elapsed.Round(time.Millisecond), lines)
 }

@@ -199,12 +199,31 @@ func (r *runCmd) Run(a *appEnv) error {
 		}
 	})
 
+	// SIGHUP reloads run one at a time on a goroutine of their own, so that
+	// a reload that blocks (a task file that is a pipe nobody writes, a
+	// stalled file system) never delays the stop: the process exits without
+	// waiting for it. A SIGHUP during a reload runs one more after it.
 	stopReload := make(chan struct{})
 	g.Add(func() error {
+		pending := make(chan struct{}, 1)
+		go func() {
+			for range pending {
+				select {
+				case <-stopReload:
+					return
+				default:
+				}
+				reload(srv, reloader, log)
+			}
+		}()
+		defer close(pending)
 		for {
 			select {
 			case <-hup:
-				reload(srv, reloader, log)
+				select {
+				case pending <- struct{}{}:
+				default: // one is pending already: it reads the newest file
+				}
 			case <-stopReload:
 				return nil
 			}
@@ -257,8 +276,8 @@ func fireAtStart(specs []task.Spec) {
 const reloadTimeout = time.Minute
 
 // reload reads the task set again and hands it to the scheduler (SIGHUP).
-// An invalid file changes nothing. It runs on the reloader's goroutine,
-// never where signals are handled.
+// An invalid file changes nothing. It runs on a goroutine of its own,
+// never where signals are handled, and the stop does not wait for it.
 func reload(srv *supervisor.Server, reloader supervisor.Reloader, log zerolog.Logger) {
 	specs, content, err := reloader()
 	if err != nil {
