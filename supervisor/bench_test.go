@@ -2,11 +2,14 @@ package supervisor_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
@@ -16,18 +19,21 @@ import (
 // measured, not HTTP. "burst" gives every task the same slots (N fires due
 // at one instant, every 100 ms); "spread" runs N tasks every second with a
 // jitter of up to 999 ms (Spec.Jitter), so the same N fires a second arrive
-// spread over the period.
+// spread over the period. "store=bolt" cases claim and record every fire
+// in a bbolt file, as the service does; the others use the memory store.
 func BenchmarkFireLateness(b *testing.B) {
 	cases := []struct {
 		name   string
 		n      int
 		period time.Duration
 		jitter time.Duration
+		bolt   bool
 	}{
-		{"burst/tasks=10", 10, 100 * time.Millisecond, 0},
-		{"burst/tasks=1000", 1000, 100 * time.Millisecond, 0},
-		{"spread/tasks=1000", 1000, time.Second, 999 * time.Millisecond},
-		{"spread/tasks=10000", 10000, time.Second, 999 * time.Millisecond},
+		{"burst/tasks=10", 10, 100 * time.Millisecond, 0, false},
+		{"burst/tasks=1000", 1000, 100 * time.Millisecond, 0, false},
+		{"spread/tasks=1000", 1000, time.Second, 999 * time.Millisecond, false},
+		{"spread/tasks=10000", 10000, time.Second, 999 * time.Millisecond, false},
+		{"spread/tasks=10000/store=bolt", 10000, time.Second, 999 * time.Millisecond, true},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -36,7 +42,16 @@ func BenchmarkFireLateness(b *testing.B) {
 				specs[i] = jobSpec(fmt.Sprintf("task-%d", i), tc.period, noop)
 				specs[i].Jitter = tc.jitter
 			}
-			sys := startSystem(b, specs, nil)
+			var opts []supervisor.Option
+			if tc.bolt {
+				st, err := store.OpenBolt(filepath.Join(b.TempDir(), "state.db"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				opts = append(opts, supervisor.WithStore(st))
+			}
+			sys := startSystem(b, specs, nil, opts...)
 			began := time.Now()
 			for b.Loop() {
 				time.Sleep(tc.period)
