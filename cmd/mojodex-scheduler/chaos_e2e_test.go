@@ -253,6 +253,23 @@ func takeOvers(logs string) map[string]map[int64]int64 {
 	return out
 }
 
+// takeOverTimes returns when each take-over was logged.
+func takeOverTimes(logs string) []time.Time {
+	var out []time.Time
+	for _, line := range strings.Split(logs, "\n") {
+		if !strings.Contains(line, `"message":"took over a run whose lease lapsed`) {
+			continue
+		}
+		var e struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil {
+			out = append(out, e.Time)
+		}
+	}
+	return out
+}
+
 // percentile returns the p-th percentile (0 < p <= 1) of ds.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
@@ -330,14 +347,15 @@ func TestChaosReplicas(t *testing.T) {
 	t.Logf("three replicas run %d tasks every second and %d paginated ones every %s", chaosTicks, chaosSlow, chaosSlowEvery)
 	time.Sleep(5 * time.Second)
 
-	// holderAmong waits up to wait for a replica among candidates holding
-	// a slow run between two pages, and returns it.
-	holderAmong := func(candidates []string, wait time.Duration) (string, bool) {
-		deadline := time.Now().Add(wait)
+	// holder waits up to 30 s for replicas holding a slow run between two
+	// pages (usually one: the first replica to commit a slot's claims wins
+	// the four of them) and draws one of them.
+	holder := func() (string, bool) {
+		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			var owners []string
 			dbQuery(t, direct, func(ctx context.Context, c *pgx.Conn) error {
-				rows, err := c.Query(ctx, `SELECT owner FROM mojodex_scheduler.scheduler_inprogress
+				rows, err := c.Query(ctx, `SELECT DISTINCT owner FROM mojodex_scheduler.scheduler_inprogress
 					WHERE task LIKE 'slow-%' AND epoch = 1 AND pages BETWEEN 1 AND $1 AND lease_until > now() ORDER BY owner`, chaosPages-3)
 				if err != nil {
 					return err
@@ -347,9 +365,7 @@ func TestChaosReplicas(t *testing.T) {
 					if err := rows.Scan(&o); err != nil {
 						return err
 					}
-					if slices.Contains(candidates, o) && !slices.Contains(owners, o) {
-						owners = append(owners, o)
-					}
+					owners = append(owners, o)
 				}
 				return rows.Err()
 			})
@@ -359,18 +375,6 @@ func TestChaosReplicas(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		return "", false
-	}
-
-	// holder returns the replica drawn if it comes to hold a slow run
-	// mid-page within one period of the slow tasks, else any replica that
-	// does within 30 s.
-	holder := func(names []string) (string, bool) {
-		drawn := names[rng.IntN(len(names))]
-		if n, ok := holderAmong([]string{drawn}, chaosSlowEvery+time.Second); ok {
-			return n, true
-		}
-		t.Logf("%s held no slow run mid-page for %s; taking another replica", drawn, chaosSlowEvery+time.Second)
-		return holderAmong(names, 30*time.Second)
 	}
 	pauseTask := ticks[rng.IntN(len(ticks))]
 	var pausedAt time.Time
@@ -384,7 +388,7 @@ func TestChaosReplicas(t *testing.T) {
 		f := &fault{kind: kind}
 		switch kind {
 		case "sigkill":
-			name, ok := holder(names)
+			name, ok := holder()
 			if !ok {
 				t.Fatal("sigkill: no replica held a slow run mid-page")
 			}
@@ -394,7 +398,7 @@ func TestChaosReplicas(t *testing.T) {
 			replicas[name].start()
 			f.to = time.Now()
 		case "sigstop":
-			name, ok := holder(names)
+			name, ok := holder()
 			if !ok {
 				t.Fatal("sigstop: no replica held a slow run mid-page")
 			}
@@ -404,7 +408,10 @@ func TestChaosReplicas(t *testing.T) {
 			replicas[name].signal(syscall.SIGCONT)
 			f.to = time.Now()
 		case "partition":
-			name := names[rng.IntN(len(names))]
+			name, ok := holder()
+			if !ok {
+				t.Fatal("partition: no replica held a slow run mid-page")
+			}
 			f.target, f.from = name, time.Now()
 			proxies[name].cut()
 			time.Sleep(3 * time.Second)
@@ -439,15 +446,15 @@ func TestChaosReplicas(t *testing.T) {
 			f.note = fmt.Sprintf("%d connections terminated", srv.TerminateBackends(t))
 			f.to = time.Now()
 		}
-		if f.kind == "sigstop" {
+		if f.kind == "sigstop" || f.kind == "partition" {
 			// Its runs were taken over meanwhile: its late writes are fenced.
-			waitFor(t, "the woken replica's stale writes to be refused", func() bool {
+			waitFor(t, f.kind+": the replica's stale writes to be refused once it is back", func() bool {
 				f.fencedSeen = replicas[f.target].metric("mojodex_scheduler_fenced_writes_total")
 				return f.fencedSeen > 0
 			})
 		}
 		faults = append(faults, f)
-		t.Logf("fault %-12s on %-9s for %6.2fs %s", f.kind, f.target, f.to.Sub(f.from).Seconds(), f.note)
+		t.Logf("fault %-12s on %-9s for %6.2fs %s (fenced writes of the target: %v)", f.kind, f.target, f.to.Sub(f.from).Seconds(), f.note, f.fencedSeen)
 		time.Sleep(8 * time.Second) // recovery
 	}
 
@@ -584,6 +591,16 @@ func TestChaosReplicas(t *testing.T) {
 		}
 	}
 	t.Logf("1 s tasks: %d slots fired (%d more than once, all taken over), missed around global faults: %v", fired, dup, missed)
+	// Take-overs by the fault they followed (within its recovery time).
+	for _, f := range faults {
+		n := 0
+		for _, at := range takeOverTimes(logs) {
+			if !at.Before(f.from) && at.Before(f.to.Add(8*time.Second)) {
+				n++
+			}
+		}
+		t.Logf("fault %-12s: %d runs taken over after it", f.kind, n)
+	}
 
 	// Slow tasks: every run's pages contiguous from offset 0 to the end,
 	// each page with one Idempotency-Key, a page requested twice only in a
@@ -653,8 +670,8 @@ func TestChaosReplicas(t *testing.T) {
 	// The SIGSTOPped replica's stale writes were refused; and the p99
 	// lateness of the replica left alone.
 	for _, f := range faults {
-		if f.kind == "sigstop" && f.fencedSeen <= 0 {
-			t.Errorf("the replica woken from SIGSTOP had no write fenced")
+		if (f.kind == "sigstop" || f.kind == "partition") && f.fencedSeen <= 0 {
+			t.Errorf("%s: the replica had no write fenced once back", f.kind)
 		}
 	}
 	p99 := percentile(lateAlone, 0.99)
