@@ -61,6 +61,13 @@ type Result struct {
 	Statements      uint64          `json:"statements,omitempty"`
 	ClaimStatements uint64          `json:"claim_statements,omitempty"`
 	Transactions    uint64          `json:"transactions,omitempty"`
+	// Takeovers are runs taken over after their lease lapsed (each fires
+	// its slot again on the replica that took it over, counted doubled);
+	// Fenced are writes refused to a replica that had lost its run;
+	// ClaimsFailed are claims that could not reach the store.
+	Takeovers    uint64 `json:"takeovers,omitempty"`
+	Fenced       uint64 `json:"fenced,omitempty"`
+	ClaimsFailed uint64 `json:"claims_failed,omitempty"`
 
 	// API scenario (5).
 	Rate        float64       `json:"rate,omitempty"` // the limit; negative: none

@@ -253,10 +253,11 @@ func line(r harness.Result) string {
 	case r.Scenario <= 3 && r.Replicas > 1:
 		f := r.Fires
 		fires := float64(max(f.Delivered, 1))
-		return fmt.Sprintf("%s  replicas=%d  N=%d  period=%s  duration=%s  fires %d/%d (%d doubled)  lateness p50=%s p99=%s max=%s  CPU per replica=%v (window)  PostgreSQL CPU=%s (window)  statements/fire=%.4f (claim path %.4f)  transactions/fire=%.4f",
+		return fmt.Sprintf("%s  replicas=%d  N=%d  period=%s  duration=%s  fires %d/%d (%d doubled)  lateness p50=%s p99=%s max=%s  CPU per replica=%v (window)  PostgreSQL CPU=%s (window)  statements/fire=%.4f (claim path %.4f)  transactions/fire=%.4f  take-overs=%d fenced=%d claims failed=%d",
 			head, r.Replicas, r.N, dur(r.Period), dur(r.Duration), f.Delivered, f.Expected, f.Doubled,
 			ms(r.P50), ms(r.P99), ms(r.Max), r.ReplicaCPU, secs(r.DBCPU),
-			float64(r.Statements)/fires, float64(r.ClaimStatements)/fires, float64(r.Transactions)/fires)
+			float64(r.Statements)/fires, float64(r.ClaimStatements)/fires, float64(r.Transactions)/fires,
+			r.Takeovers, r.Fenced, r.ClaimsFailed)
 	case r.Scenario <= 3:
 		f := r.Fires
 		return fmt.Sprintf("%s  N=%d  period=%s  duration=%s  fires %d/%d  lateness p50=%s p99=%s max=%s  CPU=%s (window) %s (process)  peak RSS=%s  setup=%s",

@@ -177,7 +177,8 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 		}
 		st = pg
 		extra = []supervisor.Option{supervisor.WithReplica(cfg.replica.name),
-			supervisor.WithLeases(replicaLease, replicaRenew, replicaReaper)}
+			supervisor.WithLeases(replicaLease, replicaRenew, replicaReaper),
+			supervisor.WithReplicaObserver(cfg.replica.events)}
 	case "bolt":
 		var err error
 		if dir, err = os.MkdirTemp("", "schedbench-state-"); err != nil {

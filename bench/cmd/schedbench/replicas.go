@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/bench/harness"
 	"github.com/mojodex/mojodex-scheduler/internal/pgtest"
 	"github.com/mojodex/mojodex-scheduler/store/pgstore"
@@ -49,10 +50,11 @@ const replicaMargin = 8 * time.Second
 
 // replicaArgs are what a replica process needs besides the scenario.
 type replicaArgs struct {
-	name, dsn  string
-	t0         time.Time
-	seen, hist string // files the replica writes: fired slots per task, lateness histogram
-	stmts      *statementCounter
+	name, dsn string
+	t0        time.Time
+	seen      string // the file where the replica writes the slots it fired
+	stmts     *statementCounter
+	events    *replicaCounter
 }
 
 // statementCounter counts the statements a replica's pool sends: every
@@ -103,6 +105,17 @@ func (c *statementCounter) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx
 		}
 	}
 }
+
+// replicaCounter counts a replica's take-overs and fenced writes.
+type replicaCounter struct {
+	takeovers, fenced, failed atomic.Uint64
+}
+
+func (c *replicaCounter) Claims(_, _, _, _, failed int) { c.failed.Add(uint64(failed)) }
+func (c *replicaCounter) LeasesHeld(int)                {}
+func (c *replicaCounter) TakenOver(n int)               { c.takeovers.Add(uint64(n)) }
+func (c *replicaCounter) Fenced(actors.FencedWrite)     { c.fenced.Add(1) }
+func (c *replicaCounter) Heartbeat(bool)                {}
 
 // openShared opens the PostgreSQL store of a replica, counting its
 // statements.
@@ -234,6 +247,9 @@ func runReplicated(cfg fireConfig, replicas int) harness.Result {
 		res.Setup = max(res.Setup, c.res.Setup)
 		res.PeakRSS = max(res.PeakRSS, c.res.PeakRSS)
 		res.Missed += c.res.Missed
+		res.Takeovers += c.res.Takeovers
+		res.Fenced += c.res.Fenced
+		res.ClaimsFailed += c.res.ClaimsFailed
 		res.Skipped += c.res.Skipped
 		for _, n := range c.res.Notes {
 			res.Notes = append(res.Notes, c.name+": "+n)
@@ -253,12 +269,14 @@ func runReplicated(cfg fireConfig, replicas int) harness.Result {
 // runReplica is one replica process of runReplicated: it runs the fire
 // scenario with the shared store and writes the slots it fired.
 func runReplica(cfg fireConfig) harness.Result {
-	cfg.replica.stmts = &statementCounter{}
+	cfg.replica.stmts, cfg.replica.events = &statementCounter{}, &replicaCounter{}
 	res := runFire(cfg)
 	if res.Error != "" {
 		return res
 	}
 	res.Replicas = 1
+	res.Takeovers, res.Fenced = cfg.replica.events.takeovers.Load(), cfg.replica.events.fenced.Load()
+	res.ClaimsFailed = cfg.replica.events.failed.Load()
 	return res
 }
 
@@ -338,6 +356,13 @@ func serverUsage(pm int, dsn string) (time.Duration, uint64, error) {
 		ut, _ := strconv.ParseInt(f[11], 10, 64)
 		stt, _ := strconv.ParseInt(f[12], 10, 64)
 		cpu += time.Duration(ut+stt) * clockTick
+		if pid == pm && len(f) >= 15 {
+			// The backends that have exited (connections closed), as the
+			// postmaster reaped them: cutime and cstime.
+			cut, _ := strconv.ParseInt(f[13], 10, 64)
+			cst, _ := strconv.ParseInt(f[14], 10, 64)
+			cpu += time.Duration(cut+cst) * clockTick
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
