@@ -163,10 +163,12 @@ func (rt *Runtime) keep(stop <-chan struct{}) {
 	for {
 		select {
 		case <-stop:
+			rt.flushRecords() // a last try: what is left is taken over later
 			return
 		case <-t.C:
 			rt.heartbeat()
 			rt.renew()
+			rt.flushRecords()
 		}
 	}
 }
@@ -219,6 +221,9 @@ func (rt *Runtime) reap(stop <-chan struct{}) {
 			return
 		case <-time.After(d):
 		}
+		// Records left over from an outage go first: this replica's own
+		// lapsed runs are recorded rather than taken over and run again.
+		rt.flushRecords()
 		alarms := rt.names.snapshot()
 		if len(alarms) == 0 {
 			continue

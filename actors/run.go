@@ -143,8 +143,8 @@ func (r *run) finish(outcome task.Outcome, reason task.SkipReason, progress *tas
 	notify := r.notify
 	r.mu.Unlock()
 	r.ctx.end(context.Canceled)
-	r.rt.release(r)
-	r.rt.finished(rec, r.next, err)
+	// Its lease is released once the run is recorded (see Runtime.record).
+	r.rt.finished(rec, r, r.next, err)
 	if notify {
 		r.rt.engine.Send(r.owner, runDone{run: r})
 	}
@@ -201,8 +201,8 @@ func (r *run) running() task.Running {
 // store, a record that could not be stored is not reported either (the
 // run will be taken over and recorded elsewhere); on a single process it
 // is reported, and the error logged.
-func (rt *Runtime) finished(rec task.Run, next time.Time, err error) {
-	rt.record(rec, func(stored bool) {
+func (rt *Runtime) finished(rec task.Run, held *run, next time.Time, err error) {
+	rt.record(rec, held, func(stored bool) {
 		ev := rt.log.Info()
 		if rec.Outcome == task.OutcomeFailed {
 			ev = rt.log.Error().Err(err)

@@ -95,13 +95,14 @@ type Runtime struct {
 	storeDown atomic.Bool
 
 	// Replicas (see replica.go).
-	robs    ReplicaObserver
-	version atomic.Int64
-	started time.Time
-	held    holdings
-	names   registry
-	stop    chan struct{}
-	loops   sync.WaitGroup
+	unrecorded pendingRecords
+	robs       ReplicaObserver
+	version    atomic.Int64
+	started    time.Time
+	held       holdings
+	names      registry
+	stop       chan struct{}
+	loops      sync.WaitGroup
 }
 
 // NewRuntime starts a runtime: its timer service and its job workers.
@@ -370,28 +371,107 @@ func (rt *Runtime) noteStore(err error) {
 // record stores a finished run (asynchronously, grouped with others) and
 // calls report, if not nil, unless the record was fenced (another replica
 // took the run over and records it) or, with a shared store, could not be
-// stored (the run will be taken over).
-func (rt *Runtime) record(rec task.Run, report func(stored bool)) {
+// stored yet. held, if not nil, is the run: its lease is released once the
+// record is written or fenced.
+//
+// With a shared store, a record that cannot be written (the store is
+// unreachable) is kept, and written again by the keeper and before every
+// reaper pass, while the run stays held (its lease renewed once the store
+// answers): so a run that ended during an outage is recorded by its own
+// replica after it, rather than taken over and run again. Another replica
+// may still take it over first, if the outage outlasted the lease; the
+// record is then fenced.
+func (rt *Runtime) record(rec task.Run, held *run, report func(stored bool)) {
 	b := &store.Batch{Runs: []task.Run{rec}}
 	rt.cfg.Committer.Submit(b, func(err error) {
 		switch {
-		case err != nil && rt.cfg.Shared != nil:
+		case err != nil && rt.cfg.Shared != nil && !rec.Manual:
 			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
-				Msg("state store: the run ended but cannot be recorded; once its lease lapses another replica (or this one) takes it over")
+				Msg("state store: the run ended but cannot be recorded yet; this replica keeps its lease and records it once the store answers")
+			rt.unrecorded.add(pendingRecord{rec: rec, held: held, report: report})
 			return
 		case err != nil:
 			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
 				Msg("state store: cannot record the run; a restart will run its slot again")
 		case len(b.RunsFenced) > 0 && b.RunsFenced[0]:
-			rt.robs.Fenced(FencedRun)
-			rt.log.Warn().Str("task", rec.Task).Time("slot", rec.Slot).Int64("epoch", rec.Epoch).
-				Msg("the run's record was refused: another replica took the run over and records it")
+			rt.fencedRecord(rec, held)
 			return
+		}
+		if held != nil {
+			rt.release(held)
 		}
 		if report != nil {
 			report(err == nil)
 		}
 	})
+}
+
+// fencedRecord handles a run record refused because another replica took
+// the run over.
+func (rt *Runtime) fencedRecord(rec task.Run, held *run) {
+	rt.robs.Fenced(FencedRun)
+	rt.log.Warn().Str("task", rec.Task).Time("slot", rec.Slot).Int64("epoch", rec.Epoch).
+		Msg("the run's record was refused: another replica took the run over and records it")
+	if held != nil {
+		rt.release(held)
+	}
+}
+
+// pendingRecord is a run record that could not be written yet.
+type pendingRecord struct {
+	rec    task.Run
+	held   *run
+	report func(stored bool)
+}
+
+// pendingRecords are the records waiting for the shared store.
+type pendingRecords struct {
+	mu   sync.Mutex
+	recs []pendingRecord
+}
+
+func (p *pendingRecords) add(r ...pendingRecord) {
+	p.mu.Lock()
+	p.recs = append(p.recs, r...)
+	p.mu.Unlock()
+}
+
+func (p *pendingRecords) take() []pendingRecord {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.recs
+	p.recs = nil
+	return out
+}
+
+// flushRecords writes the records that could not be written, in one
+// commit, and waits for it; those that still cannot be written are kept.
+func (rt *Runtime) flushRecords() {
+	recs := rt.unrecorded.take()
+	if len(recs) == 0 {
+		return
+	}
+	b := &store.Batch{Runs: make([]task.Run, len(recs))}
+	for i, p := range recs {
+		b.Runs[i] = p.rec
+	}
+	if err := rt.cfg.Committer.Commit(b); err != nil {
+		rt.unrecorded.add(recs...)
+		return
+	}
+	for i, p := range recs {
+		if len(b.RunsFenced) > i && b.RunsFenced[i] {
+			rt.fencedRecord(p.rec, p.held)
+			continue
+		}
+		rt.log.Info().Str("task", p.rec.Task).Time("slot", p.rec.Slot).Msg("state store: the run is recorded now that the store answers")
+		if p.held != nil {
+			rt.release(p.held)
+		}
+		if p.report != nil {
+			p.report(true)
+		}
+	}
 }
 
 // checkpoint stores the progress of a run in progress; a checkpoint

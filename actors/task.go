@@ -527,7 +527,7 @@ func (t *taskActor) skip(slot time.Time, manual, claimed bool, reason task.SkipR
 		rec := task.Run{Task: t.name, Slot: slot, Manual: manual, Start: now, Outcome: task.OutcomeSkipped,
 			Reason: reason, Err: text, Replica: t.rt.cfg.Replica}
 		t.last, t.hasLast = rec, true
-		t.rt.record(rec, func(bool) { t.rt.obs.RunFinished(rec) })
+		t.rt.record(rec, nil, func(bool) { t.rt.obs.RunFinished(rec) })
 	}
 	return false, reason
 }

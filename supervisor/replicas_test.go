@@ -558,3 +558,51 @@ func TestStoreOutageNoFireWithoutClaim(t *testing.T) {
 		}
 	})
 }
+
+// A run that ends while its replica cannot reach the shared store, and
+// whose lease lapses meanwhile, is recorded by that replica once the store
+// answers again: its job runs once and the slot is recorded once, at epoch
+// 1, instead of being taken over (by the replica's own reaper) and run a
+// second time.
+func TestRunEndedDuringOutageIsRecordedNotRunAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		shared := store.NewSharedMemory()
+		var runs atomic.Int32
+		var cut atomic.Pointer[cutOff]
+		ready := make(chan struct{})
+		s := jobSpec("daily", 24*time.Hour, func(ctx context.Context) (int, error) {
+			<-ready
+			if runs.Add(1) == 1 {
+				cut.Load().down.Store(true) // the store becomes unreachable while the first run runs
+			}
+			time.Sleep(time.Second)
+			return 3, nil
+		})
+		s.RunOnStart = true
+		r1 := startReplica(t, "r1", shared, []task.Spec{s}, []byte("v1"))
+		cut.Store(r1.store)
+		close(ready)
+		time.Sleep(time.Minute) // four leases: the reaper's passes fail meanwhile
+		synctest.Wait()
+		r1.store.down.Store(false)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := runs.Load(); n != 1 {
+			t.Errorf("the job ran %d times, want once", n)
+		}
+		history, err := shared.History("daily", 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(history) != 1 || history[0].Replica != "r1" || history[0].Outcome != task.OutcomeOK || history[0].Items != 3 {
+			t.Errorf("history %+v, want one ok run of r1", history)
+		}
+		if st, err := shared.Load([]string{"daily"}); err != nil || len(st["daily"].InProgress) != 0 {
+			t.Errorf("still in progress: %+v %v", st["daily"].InProgress, err)
+		}
+		if recs := r1.rec.recordsOf("daily"); len(recs) != 1 || recs[0].Epoch != 1 || recs[0].Resumed {
+			t.Errorf("r1 reported the runs %+v, want one at epoch 1, not resumed", recs)
+		}
+		r1.stop(t)
+	})
+}

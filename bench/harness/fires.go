@@ -86,6 +86,39 @@ func (f *Fires) Next(i int) (int64, bool) {
 	return n, true
 }
 
+// Seen returns the slots of task i fired so far (by Slot), one bit per
+// slot: bit k for slot k.
+func (f *Fires) Seen(i int) uint64 { return f.seen[i].Load() }
+
+// MergeSeen returns the Counts of several processes that shared N tasks
+// over the same window of k slots (replicas of one scheduler), from each
+// one's Seen bits per task: a slot fired by two of them counts as doubled,
+// a slot fired by none is not delivered.
+func MergeSeen(k int, seen [][]uint64) Counts {
+	n := 0
+	for _, s := range seen {
+		n = max(n, len(s))
+	}
+	c := Counts{Tasks: n, Expected: uint64(n) * uint64(k)}
+	window := (uint64(1)<<uint(k+1) - 1) &^ 1 // slots 1..k
+	for i := range n {
+		var union uint64
+		for _, s := range seen {
+			if i >= len(s) {
+				continue
+			}
+			c.Doubled += uint64(bits.OnesCount64(union & s[i] & window))
+			union |= s[i]
+		}
+		got := bits.OnesCount64(union & window)
+		c.Delivered += uint64(got)
+		if got < k {
+			c.ShortTasks++
+		}
+	}
+	return c
+}
+
 // Counts is the outcome of a window.
 type Counts struct {
 	Tasks      int    `json:"tasks"`

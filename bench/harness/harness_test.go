@@ -141,3 +141,37 @@ func TestCheckRate(t *testing.T) {
 		t.Errorf("max window %.3f, want > %d", rc.MaxWindow, burst+1)
 	}
 }
+
+func TestMergeSeen(t *testing.T) {
+	// Two replicas over 3 tasks and 2 slots: task 0 slot 1 fired by both
+	// (doubled), task 1 slot 2 by none, slot 3 (beyond the window) ignored.
+	a := []uint64{1 << 1, 1 << 1, 1<<1 | 1<<2 | 1<<3}
+	b := []uint64{1<<1 | 1<<2, 0, 0}
+	c := MergeSeen(2, [][]uint64{a, b})
+	want := Counts{Tasks: 3, Expected: 6, Delivered: 5, Doubled: 1, ShortTasks: 1}
+	if c != want {
+		t.Errorf("MergeSeen: %+v, want %+v", c, want)
+	}
+}
+
+func TestHistogramAdd(t *testing.T) {
+	a, b := NewHistogram(), NewHistogram()
+	for i := range 90 {
+		a.Record(time.Duration(i) * time.Millisecond)
+	}
+	for range 10 {
+		b.Record(500 * time.Millisecond)
+	}
+	m := NewHistogram()
+	m.Add(a.Snapshot())
+	m.Add(b.Snapshot())
+	if m.Count() != 100 {
+		t.Fatalf("count %d, want 100", m.Count())
+	}
+	if q := m.Quantile(0.95); q < 500*time.Millisecond || q > 500*time.Millisecond+Resolution {
+		t.Errorf("p95 %v, want 500ms (within a bucket)", q)
+	}
+	if q := m.Quantile(0.5); q < 49*time.Millisecond || q > 50*time.Millisecond+Resolution {
+		t.Errorf("p50 %v, want about 49ms", q)
+	}
+}

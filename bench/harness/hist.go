@@ -179,3 +179,30 @@ func (h *Histogram) Snapshot() []Bucket {
 
 // Buckets is the number of regular buckets (the overflow bucket's index).
 func Buckets() int { return buckets }
+
+// Add merges the buckets of another histogram (its Snapshot) into h. Each
+// merged duration counts as its bucket's upper edge for Max, Min and Mean,
+// so those are within one bucket of the other histogram's own.
+func (h *Histogram) Add(bs []Bucket) {
+	for _, b := range bs {
+		if b.Index < 0 || b.Index > buckets || b.Count == 0 {
+			continue
+		}
+		h.counts[b.Index].Add(b.Count)
+		h.total.Add(b.Count)
+		edge := int64(UpperEdge(b.Index))
+		h.sumNanos.Add(edge * int64(b.Count))
+		for {
+			m := h.maxNanos.Load()
+			if edge <= m || h.maxNanos.CompareAndSwap(m, edge) {
+				break
+			}
+		}
+		for {
+			m := h.minNanos.Load()
+			if edge >= m || h.minNanos.CompareAndSwap(m, edge) {
+				break
+			}
+		}
+	}
+}

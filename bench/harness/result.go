@@ -49,6 +49,26 @@ type Result struct {
 	StubCalls   int           `json:"stub_calls,omitempty"`
 	CPUPerIdleM time.Duration `json:"cpu_per_idle_minute_ns,omitempty"`
 
+	// Replicas of ours sharing a PostgreSQL store (a fire scenario with
+	// -store postgres): how many, each one's CPU time over the window, the
+	// CPU time of every PostgreSQL process over the window, the statements
+	// the replicas sent over the window (all of them, and those of the
+	// commits that carried claims) and the transactions the server
+	// committed over it (pg_stat_database).
+	Replicas        int             `json:"replicas,omitempty"`
+	ReplicaCPU      []time.Duration `json:"replica_cpu_ns,omitempty"`
+	DBCPU           time.Duration   `json:"db_cpu_ns,omitempty"`
+	Statements      uint64          `json:"statements,omitempty"`
+	ClaimStatements uint64          `json:"claim_statements,omitempty"`
+	Transactions    uint64          `json:"transactions,omitempty"`
+	// Takeovers are runs taken over after their lease lapsed (each fires
+	// its slot again on the replica that took it over, counted doubled);
+	// Fenced are writes refused to a replica that had lost its run;
+	// ClaimsFailed are claims that could not reach the store.
+	Takeovers    uint64 `json:"takeovers,omitempty"`
+	Fenced       uint64 `json:"fenced,omitempty"`
+	ClaimsFailed uint64 `json:"claims_failed,omitempty"`
+
 	// API scenario (5).
 	Rate        float64       `json:"rate,omitempty"` // the limit; negative: none
 	Burst       int           `json:"burst,omitempty"`

@@ -67,6 +67,7 @@ type Server struct {
 	dbs     atomic.Int64 // databases created
 	mu      sync.Mutex   // serializes restarts, pauses and Stop
 	paused  bool
+	down    bool // stopped by Down, to be started again by Up
 	stopped bool
 }
 
@@ -334,12 +335,43 @@ func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.paused {
-		t.Fatal("pgtest: Restart of a paused server")
+	if s.paused || s.down {
+		t.Fatal("pgtest: Restart of a paused or stopped server")
 	}
 	if err := s.pgctl("restart", "-m", "immediate"); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
+}
+
+// Down stops the server at once (pg_ctl stop -m immediate, as a crash
+// would), keeping its data: connections are refused until Up starts it
+// again on the same port. Up is also called when t ends.
+func (s *Server) Down(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.paused || s.down {
+		t.Fatal("pgtest: Down of a paused or stopped server")
+	}
+	if err := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	s.down = true
+	t.Cleanup(func() { s.Up(t) })
+}
+
+// Up starts again a server stopped by Down (nothing when it runs).
+func (s *Server) Up(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.down || s.stopped {
+		return
+	}
+	if err := s.pgctl("start"); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	s.down = false
 }
 
 // Pause stalls the server as a hung machine would: SIGSTOP to the
@@ -352,6 +384,9 @@ func (s *Server) Pause(t testing.TB) {
 	defer s.mu.Unlock()
 	if s.paused {
 		return
+	}
+	if s.down {
+		t.Fatal("pgtest: Pause of a stopped server")
 	}
 	pm, err := s.postmaster()
 	if err != nil {
@@ -467,8 +502,10 @@ func (s *Server) Stop() error {
 	}
 	s.stopped = true
 	err := s.resume()
-	if serr := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); serr != nil {
-		err = errors.Join(err, serr)
+	if !s.down {
+		if serr := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); serr != nil {
+			err = errors.Join(err, serr)
+		}
 	}
 	if rerr := os.RemoveAll(s.dir); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("remove the cluster directory: %w", rerr))

@@ -106,4 +106,18 @@ func TestServerChaos(t *testing.T) {
 	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM kept").Scan(&n); err != nil {
 		t.Errorf("a table committed before an immediate restart: %v", err)
 	}
+
+	// Down refuses connections; Up serves the same data on the same port.
+	s.Down(t)
+	ctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+	if c2, err := pgx.Connect(ctx, dsn); err == nil {
+		c2.Close(context.Background())
+		t.Error("a stopped server accepted a connection")
+	}
+	cancel()
+	s.Up(t)
+	c = connect(t, dsn)
+	if err := c.QueryRow(context.Background(), "SELECT count(*) FROM kept").Scan(&n); err != nil {
+		t.Errorf("a table committed before Down: %v", err)
+	}
 }

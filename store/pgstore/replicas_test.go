@@ -259,3 +259,29 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// A heartbeat deletes the rows of replicas not seen for ReplicaRetention,
+// and keeps the others (and its own).
+func TestHeartbeatPrunesReplicasLongGone(t *testing.T) {
+	dsn := pgtest.New(t)
+	s := open(t, dsn)
+	for _, name := range []string{"gone", "recent", "me"} {
+		if _, err := s.Heartbeat(store.Replica{Name: name, Version: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	age := func(name string, d time.Duration) {
+		sql(t, dsn, `UPDATE mojodex_scheduler.scheduler_replicas SET seen = now() - $2 * interval '1 second' WHERE name = $1`,
+			name, d.Seconds()).Close()
+	}
+	age("gone", pgstore.ReplicaRetention+time.Hour)
+	age("recent", pgstore.ReplicaRetention-time.Hour)
+	age("me", pgstore.ReplicaRetention+time.Hour) // its own row is refreshed, never deleted
+	if _, err := s.Heartbeat(store.Replica{Name: "me", Version: 1}); err != nil {
+		t.Fatal(err)
+	}
+	names := column[string](t, dsn, `SELECT name FROM mojodex_scheduler.scheduler_replicas ORDER BY name`)
+	if fmt.Sprint(names) != "[me recent]" {
+		t.Errorf("replica rows after a heartbeat: %v, want [me recent]", names)
+	}
+}

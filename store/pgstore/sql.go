@@ -3,6 +3,7 @@ package pgstore
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -39,7 +40,8 @@ func newQueries(schema, channel string) queries {
 	s := pgx.Identifier{schema}.Sanitize()
 	r := strings.NewReplacer("{s}", s, "{channel}", quoteLiteral(channel),
 		"{tolerance}", fmt.Sprint(store.EarlyTolerance.Nanoseconds()),
-		"{history}", fmt.Sprint(store.HistorySize))
+		"{history}", fmt.Sprint(store.HistorySize),
+		"{retention}", fmt.Sprint(ReplicaRetention.Microseconds()))
 	q := queries{
 		// A commit first makes sure the row of every task it stores
 		// exists, then locks the rows of every task it touches, in one
@@ -220,7 +222,15 @@ func newQueries(schema, channel string) queries {
 		forgetRuns:       `DELETE FROM {s}.scheduler_runs WHERE task = $1`,
 
 		clock: `SELECT statement_timestamp()`,
-		heartbeat: `INSERT INTO {s}.scheduler_replicas AS r (name, started, seen, version)
+		// A heartbeat also deletes the rows of replicas not seen for
+		// ReplicaRetention (their names are not reused: host names and
+		// process ids), so that the table does not grow with every
+		// restart.
+		heartbeat: `WITH pruned AS (
+				DELETE FROM {s}.scheduler_replicas
+				WHERE seen < statement_timestamp() - {retention} * interval '1 microsecond' AND name <> $1
+			)
+			INSERT INTO {s}.scheduler_replicas AS r (name, started, seen, version)
 			VALUES ($1, $2, statement_timestamp(), $3)
 			ON CONFLICT (name) DO UPDATE SET
 				started = CASE WHEN $2::bigint = 0 THEN r.started ELSE excluded.started END,
@@ -307,6 +317,11 @@ func newQueries(schema, channel string) queries {
 	}
 	return q
 }
+
+// ReplicaRetention is how long the row of a replica that is no longer seen
+// is kept (for ctl replicas and investigations) before a heartbeat of
+// another replica deletes it.
+const ReplicaRetention = 7 * 24 * time.Hour
 
 // runColumns are the columns of a run, after its task, as scanRun reads them.
 const runColumns = `slot, start, lateness, duration, outcome, reason, pages, items, status, err, replica, epoch, manual, resumed`

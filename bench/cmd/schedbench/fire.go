@@ -32,8 +32,13 @@ type fireConfig struct {
 	// measured as lateness (robfig chooses its own anchor, see setupRobfig).
 	margin   time.Duration
 	profiles profiles
-	// store is ours' state store: memory or bolt.
+	// store is ours' state store: memory, bolt or postgres (replicas).
 	store string
+	// replica is set in a replica process of a run on PostgreSQL.
+	replica replicaArgs
+	// histOut is where the coordinator of replicas writes the merged
+	// histogram.
+	histOut string
 }
 
 // fireScenario returns the sizes of scenario s.
@@ -162,8 +167,18 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 	}
 	var st store.Store = store.NewMemory()
 	var dir string
+	var extra []supervisor.Option
 	switch cfg.store {
 	case "memory", "":
+	case "postgres":
+		pg, err := openShared(cfg.replica.dsn, cfg.replica.stmts)
+		if err != nil {
+			return started{}, err
+		}
+		st = pg
+		extra = []supervisor.Option{supervisor.WithReplica(cfg.replica.name),
+			supervisor.WithLeases(replicaLease, replicaRenew, replicaReaper),
+			supervisor.WithReplicaObserver(cfg.replica.events)}
 	case "bolt":
 		var err error
 		if dir, err = os.MkdirTemp("", "schedbench-state-"); err != nil {
@@ -176,7 +191,7 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 		}
 		st = bolt
 	default:
-		return started{}, fmt.Errorf("unknown store %q (memory, bolt)", cfg.store)
+		return started{}, fmt.Errorf("unknown store %q (memory, bolt, postgres)", cfg.store)
 	}
 	closeStore := func() {
 		_ = st.Close()
@@ -184,10 +199,10 @@ func setupOurs(cfg fireConfig, rec *recorder, obs *ourObserver) (started, error)
 			_ = os.RemoveAll(dir)
 		}
 	}
-	producer, err := supervisor.New(specs, nil,
+	producer, err := supervisor.New(specs, nil, append([]supervisor.Option{
 		supervisor.WithObserver(obs),
 		supervisor.WithStart(rec.t0),
-		supervisor.WithStore(st))
+		supervisor.WithStore(st)}, extra...)...)
 	if err != nil {
 		closeStore()
 		return started{}, err
@@ -309,6 +324,10 @@ func runFire(cfg fireConfig) harness.Result {
 	}
 	setupStart := time.Now()
 	rec.t0 = setupStart.Add(cfg.margin)
+	if !cfg.replica.t0.IsZero() {
+		rec.t0 = cfg.replica.t0 // the coordinator's, shared by the replicas
+		res.Margin = rec.t0.Sub(setupStart)
+	}
 	sampler := harness.StartSampler(50 * time.Millisecond)
 	var (
 		st  started
@@ -345,11 +364,18 @@ func runFire(cfg fireConfig) harness.Result {
 	}
 	time.Sleep(time.Until(rec.t0))
 	before := harness.Self()
+	var stmts, claimStmts uint64
+	if c := cfg.replica.stmts; c != nil {
+		stmts, claimStmts = c.all.Load(), c.claims.Load()
+	}
 	stopCPU := cfg.profiles.startCPU()
 	end := rec.t0.Add(cfg.duration + res.Grace)
 	time.Sleep(time.Until(end))
 	rec.fires.Close()
 	after := harness.Self()
+	if c := cfg.replica.stmts; c != nil {
+		res.Statements, res.ClaimStatements = c.all.Load()-stmts, c.claims.Load()-claimStmts
+	}
 	stopCPU()
 	peaks := sampler.Stop()
 	res.Peaks = &peaks
@@ -364,6 +390,15 @@ func runFire(cfg fireConfig) harness.Result {
 	cfg.profiles.writeHeap()
 	counts := rec.fires.Counts()
 	res.Fires = &counts
+	if cfg.replica.seen != "" {
+		seen := make([]uint64, cfg.n)
+		for i := range seen {
+			seen[i] = rec.fires.Seen(i)
+		}
+		if err := writeJSON(cfg.replica.seen, seen); err != nil {
+			res.Error = err.Error()
+		}
+	}
 	res.Summarise(rec.hist)
 	if obs != nil {
 		res.Skipped, res.Missed = obs.skipped.Load(), obs.missed.Load()

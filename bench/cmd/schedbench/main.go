@@ -17,6 +17,10 @@
 // -replot DIR -plot FILE.png redraws the plot and reprints the tables from
 // an earlier driver run's results.
 //
+// A fire scenario with -store postgres -replicas N runs ours as N replica
+// processes sharing one throwaway local PostgreSQL server (see
+// replicas.go).
+//
 // Scenarios: 1 = 10,000 tasks every 1 s for 20 s; 2 = 100,000 tasks every
 // 10 s for 40 s; 3 = 1,000,000 tasks every 60 s for 150 s (full mode only);
 // 4 = idle (the seven default tasks, nothing due) CPU per minute; 5 = the
@@ -44,7 +48,13 @@ func main() {
 		scenario   = flag.Int("scenario", 0, "scenario to run in this process: 1-5")
 		scheduler  = flag.String("scheduler", "ours", "ours | robfig | gocron | none (scenario 4 only)")
 		variant    = flag.String("variant", "unlimited", "scenario 5: unlimited | unlimited-stub | rate-100 | rate-1000")
-		storeKind  = flag.String("store", "memory", "scenarios 1-3, ours: the state store, memory | bolt (a file in a temporary directory)")
+		storeKind  = flag.String("store", "memory", "scenarios 1-3, ours: the state store, memory | bolt (a file in a temporary directory) | postgres (-replicas processes sharing a throwaway local PostgreSQL)")
+		replicas   = flag.Int("replicas", 3, "with -store postgres: how many replica processes")
+		role       = flag.String("role", "", "internal: replica (a replica process started by the coordinator of -store postgres)")
+		replica    = flag.String("replica", "", "internal: the replica's name")
+		dsn        = flag.String("dsn", "", "internal: the replica's PostgreSQL URL")
+		t0         = flag.Int64("t0", 0, "internal: the replicas' anchor, Unix nanoseconds")
+		seenOut    = flag.String("seen", "", "internal: where a replica writes the slots it fired")
 		short      = flag.Bool("short", false, "short mode (CI): smaller and shorter runs")
 		n          = flag.Int("n", 0, "override the number of tasks")
 		period     = flag.Duration("period", 0, "override the period")
@@ -91,8 +101,17 @@ func main() {
 			cfg.margin = *margin
 		}
 		cfg.scheduler, cfg.profiles, cfg.store = *scheduler, p, *storeKind
-		res = runFire(cfg)
-		if *histOut != "" && res.Error == "" {
+		switch {
+		case cfg.store == "postgres" && *role == "replica":
+			cfg.replica = replicaArgs{name: *replica, dsn: *dsn, t0: time.Unix(0, *t0), seen: *seenOut}
+			res = runReplica(cfg)
+		case cfg.store == "postgres":
+			cfg.histOut = *histOut
+			res = runReplicated(cfg, *replicas)
+		default:
+			res = runFire(cfg)
+		}
+		if *histOut != "" && res.Error == "" && (*role == "replica" || cfg.store != "postgres") {
 			if err := writeJSON(*histOut, res.Hist); err != nil {
 				fail(err)
 			}

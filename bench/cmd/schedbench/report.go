@@ -10,14 +10,17 @@ import (
 
 // Targets of the issue (2-core machine).
 const (
-	targetS1P99     = 5 * time.Millisecond
-	targetS2P99     = 10 * time.Millisecond
-	targetS2RSS     = 300_000_000 // 300 MB
-	targetS3P99     = 50 * time.Millisecond
-	targetS3RSS     = 2 << 30 // 2 GiB
-	targetIdlePerM  = 20 * time.Millisecond
-	targetUnlimited = 10_000.0
-	targetRateError = 0.01
+	targetS1P99    = 5 * time.Millisecond
+	targetS2P99    = 10 * time.Millisecond
+	targetS2RSS    = 300_000_000 // 300 MB
+	targetS3P99    = 50 * time.Millisecond
+	targetS3RSS    = 2 << 30 // 2 GiB
+	targetIdlePerM = 20 * time.Millisecond
+	// Replicas on PostgreSQL (scenario 1 with -store postgres -replicas 3).
+	targetReplicasP99       = 100 * time.Millisecond
+	targetClaimStmtsPerFire = 0.1
+	targetUnlimited         = 10_000.0
+	targetRateError         = 0.01
 	// rateJitter is the measurement allowance of the window check: the
 	// instants are taken when an admitted call's goroutine starts its HTTP
 	// round trip, which can lag the limiter's admission by scheduling
@@ -75,8 +78,12 @@ func report(rs []harness.Result, short bool, elapsed time.Duration) string {
 			continue
 		}
 		f := r.Fires
+		name := r.Scheduler
+		if r.Store != "" && r.Store != "memory" {
+			name += "/" + r.Store
+		}
 		p("| %d | %s | %d | %s | %s | %d / %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, r.Scheduler, r.N, dur(r.Period), dur(r.Duration), f.Delivered, f.Expected, f.Doubled,
+			r.Scenario, name, r.N, dur(r.Period), dur(r.Duration), f.Delivered, f.Expected, f.Doubled,
 			ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), secs(r.CPUWindow), secs(r.CPUTotal), mib(r.PeakRSS), secs(r.Setup))
 	}
 	p("\nOur figures as ratios to the peers' (below 1 means ours is lower):\n\n")
@@ -96,6 +103,23 @@ func report(rs []harness.Result, short bool, elapsed time.Duration) string {
 				ratio(float64(o.P50), float64(q.P50)), ratio(float64(o.P99), float64(q.P99)),
 				ratio(float64(o.Max), float64(q.Max)), ratio(o.CPUWindow.Seconds(), q.CPUWindow.Seconds()),
 				ratio(o.CPUTotal.Seconds(), q.CPUTotal.Seconds()), ratio(float64(o.PeakRSS), float64(q.PeakRSS)))
+		}
+	}
+
+	if rep := replicated(rs); len(rep) > 0 {
+		p("\n### Replicas sharing one PostgreSQL (-store postgres)\n\n")
+		p("| scenario | replicas | N | delivered / expected | doubled | p50 | p99 | max | CPU per replica (window) | PostgreSQL CPU (window) | statements / fire | claim-path statements / fire | transactions / fire |\n")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n")
+		for _, r := range rep {
+			f := r.Fires
+			var cpus []string
+			for _, c := range r.ReplicaCPU {
+				cpus = append(cpus, secs(c))
+			}
+			fires := float64(max(f.Delivered, 1))
+			p("| %d | %d | %d | %d / %d | %d | %s | %s | %s | %s | %s | %.4f | %.4f | %.4f |\n", r.Scenario, r.Replicas, r.N,
+				f.Delivered, f.Expected, f.Doubled, ms(r.P50), ms(r.P99), ms(r.Max), strings.Join(cpus, ", "), secs(r.DBCPU),
+				float64(r.Statements)/fires, float64(r.ClaimStatements)/fires, float64(r.Transactions)/fires)
 		}
 	}
 
@@ -159,6 +183,15 @@ func report(rs []harness.Result, short bool, elapsed time.Duration) string {
 		p("| scenario 3: p99 ≤ 50 ms | %s | %s |\n", ms(o.P99), yes(o.P99 <= targetS3P99))
 		p("| scenario 3: peak RSS ≤ 2 GiB | %s | %s |\n", mib(o.PeakRSS), yes(o.PeakRSS <= targetS3RSS))
 	}
+	for _, r := range replicated(rs) {
+		f := r.Fires
+		fires := float64(max(f.Delivered, 1))
+		p("| scenario %d on %d replicas (PostgreSQL): every due fire delivered once | %d / %d, %d doubled | %s |\n",
+			r.Scenario, r.Replicas, f.Delivered, f.Expected, f.Doubled, yes(f.Delivered == f.Expected && f.Doubled == 0))
+		p("| scenario %d on %d replicas: p99 ≤ 100 ms | %s | %s |\n", r.Scenario, r.Replicas, ms(r.P99), yes(r.P99 <= targetReplicasP99))
+		p("| scenario %d on %d replicas: ≤ 0.1 statements per fire on the claim path | %.4f | %s |\n", r.Scenario, r.Replicas,
+			float64(r.ClaimStatements)/fires, yes(float64(r.ClaimStatements)/fires <= targetClaimStmtsPerFire))
+	}
 	if o := find(rs, 4, "ours", ""); o != nil {
 		p("| scenario 4: ≤ 20 ms CPU per idle minute | %s | %s |\n", ms(o.CPUPerIdleM), yes(o.CPUPerIdleM <= targetIdlePerM))
 	}
@@ -176,6 +209,17 @@ func report(rs []harness.Result, short bool, elapsed time.Duration) string {
 		}
 	}
 	return b.String()
+}
+
+// replicated returns the fire runs of ours on replicas sharing PostgreSQL.
+func replicated(rs []harness.Result) []harness.Result {
+	var out []harness.Result
+	for _, r := range rs {
+		if r.Store == "postgres" && r.Fires != nil && r.Error == "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 func perMinute(n int64, window time.Duration) int64 {
