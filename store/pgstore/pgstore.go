@@ -145,6 +145,16 @@ func poolConfig(dsn string, set settings) (*pgxpool.Config, error) {
 	// (it cannot happen to a pipelined commit, which carries its COMMIT)
 	// must not hold its locks for long.
 	cc.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
+	// A commit is one pipelined transaction with one Sync at its end: when
+	// a partition cuts it half-way, the server waits for the rest while
+	// holding the tasks' row locks, and no statement or idle timeout
+	// applies. Keepalives (and a bound on unacknowledged writes) make the
+	// server drop such a connection, and release its locks, within about
+	// 10 s instead of TCP's minutes. Unix sockets ignore them.
+	cc.RuntimeParams["tcp_keepalives_idle"] = "4"
+	cc.RuntimeParams["tcp_keepalives_interval"] = "2"
+	cc.RuntimeParams["tcp_keepalives_count"] = "3"
+	cc.RuntimeParams["tcp_user_timeout"] = "10000"
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "mojodex-scheduler"
 	}
