@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/mojodex/mojodex-scheduler/bench/harness"
 	"gonum.org/v1/plot"
@@ -22,9 +21,10 @@ var schedulerStyle = map[string]struct {
 	c      color.RGBA
 	dashes []vg.Length
 }{
-	"ours":   {color.RGBA{0, 114, 178, 255}, nil},
-	"robfig": {color.RGBA{213, 94, 0, 255}, []vg.Length{vg.Points(6), vg.Points(3)}},
-	"gocron": {color.RGBA{0, 158, 115, 255}, []vg.Length{vg.Points(2), vg.Points(2)}},
+	"ours":      {color.RGBA{0, 114, 178, 255}, nil},
+	"ours/bolt": {color.RGBA{204, 121, 167, 255}, []vg.Length{vg.Points(8), vg.Points(2), vg.Points(2), vg.Points(2)}},
+	"robfig":    {color.RGBA{213, 94, 0, 255}, []vg.Length{vg.Points(6), vg.Points(3)}},
+	"gocron":    {color.RGBA{0, 158, 115, 255}, []vg.Length{vg.Points(2), vg.Points(2)}},
 }
 
 // ccdfTicks labels the fraction axis with the quantiles it stands for.
@@ -83,20 +83,20 @@ func ccdf(hist []harness.Bucket, maxLate float64) plotter.XYs {
 // complementary CDF of the lateness of every delivered fire for each
 // scheduler, on log-log axes, into a PNG.
 func plotLateness(path string, rs []harness.Result, hists map[string]string) error {
-	targets := map[int]time.Duration{1: targetS1P99, 2: targetS2P99, 3: targetS3P99}
 	var row []*plot.Plot
 	for _, s := range []int{1, 2, 3} {
 		p := plot.New()
 		drawn := 0
 		lowest := 1.0
 		var title string
-		for _, sch := range []string{"ours", "robfig", "gocron"} {
-			r := find(rs, s, sch, "")
+		for _, c := range []struct{ sch, store string }{{"ours", "memory"}, {"ours", "bolt"}, {"robfig", ""}, {"gocron", ""}} {
+			sch := c.sch
+			r := findStore(rs, s, sch, "", c.store)
 			if r == nil {
 				continue
 			}
 			title = fmt.Sprintf("Scenario %d: %s tasks every %s, %s", s, thousands(r.N), dur(r.Period), dur(r.Duration))
-			b, err := os.ReadFile(hists[runSpec{scenario: s, scheduler: sch}.key()])
+			b, err := os.ReadFile(hists[runSpec{scenario: s, scheduler: sch, store: c.store}.key()])
 			if err != nil {
 				return err
 			}
@@ -115,17 +115,27 @@ func plotLateness(path string, rs []harness.Result, hists map[string]string) err
 			if err != nil {
 				return err
 			}
-			st := schedulerStyle[sch]
+			name := sch
+			if c.store == "bolt" {
+				name = "ours/bolt"
+			}
+			st := schedulerStyle[name]
 			line.Color, line.Dashes, line.Width = st.c, st.dashes, vg.Points(2)
 			line.StepStyle = plotter.PostStep
 			p.Add(line)
-			p.Legend.Add(fmt.Sprintf("%s (p99 %s)", sch, ms(r.P99)), line)
+			p.Legend.Add(fmt.Sprintf("%s (p99 %s)", name, ms(r.P99)), line)
 			drawn++
 		}
 		if drawn == 0 {
 			continue
 		}
-		x := float64(targets[s]) / 1e6
+		// The p99 target: robfig's p99 in the same run for scenarios 1
+		// and 2, a fixed bound for scenario 3.
+		goal, label := targetS3P99, "p99 target"
+		if r := find(rs, s, "robfig", ""); s != 3 && r != nil {
+			goal, label = r.P99, "p99 target (robfig's)"
+		}
+		x := float64(goal) / 1e6
 		target, err := plotter.NewLine(plotter.XYs{{X: x, Y: lowest}, {X: x, Y: 1}})
 		if err != nil {
 			return err
@@ -133,7 +143,7 @@ func plotLateness(path string, rs []harness.Result, hists map[string]string) err
 		target.Color, target.Width = color.Gray{Y: 110}, vg.Points(1)
 		target.Dashes = []vg.Length{vg.Points(1), vg.Points(3)}
 		p.Add(target)
-		p.Legend.Add(fmt.Sprintf("p99 target (%s)", ms(targets[s])), target)
+		p.Legend.Add(fmt.Sprintf("%s, %s", label, ms(goal)), target)
 		p.Title.Text = title
 		p.X.Label.Text = "lateness against the due time (ms, log scale)"
 		p.Y.Label.Text = "fraction of fires later than that"
