@@ -43,19 +43,30 @@ func TestClosedWithin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
+	go func() { // hangs up once the first bytes arrive
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.Close()
+			go func() {
+				_, _ = c.Read(make([]byte, 1))
+				c.Close()
+			}()
 		}
 	}()
-	if c := Dial(t, ln.Addr().String(), nil); !c.ClosedWithin(2 * time.Second) {
+	c := Dial(t, ln.Addr().String(), nil)
+	if err := c.Send(ListTasks("127.0.0.1:1", "kind/id", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.ClosedWithin(2 * time.Second) {
 		t.Error("a peer that hangs up: still open 2s later")
 	}
-	if c := Dial(t, testnet.MuteListener(t), nil); c.ClosedWithin(200 * time.Millisecond) {
+	c = Dial(t, testnet.MuteListener(t), nil)
+	if err := c.SendBytes([]byte{0xff}); err != nil {
+		t.Fatal(err)
+	}
+	if c.ClosedWithin(200 * time.Millisecond) {
 		t.Error("a peer that keeps the connection: seen closed")
 	}
 }

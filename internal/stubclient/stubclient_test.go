@@ -15,7 +15,7 @@ const secret = "stubclient-test-secret"
 
 func post(t *testing.T, c *http.Client, url string) (*http.Response, error) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{}`))
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"datetime": "2026-11-25T10:30:00Z"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
