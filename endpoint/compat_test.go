@@ -2,25 +2,20 @@ package endpoint
 
 import (
 	"crypto/tls"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/anthdm/hollywood/remote"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 )
 
 // stockNode starts an engine with hollywood's own remote (remote.New) on a
 // free loopback port.
 func stockNode(t *testing.T, cfg *tls.Config) *actor.Engine {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testnet.FreeAddr(t)
 	conf := remote.NewConfig()
 	if cfg != nil {
 		conf = conf.WithTLS(cfg)

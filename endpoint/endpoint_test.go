@@ -10,6 +10,8 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/internal/remotetest"
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"go.uber.org/goleak"
 )
 
@@ -32,10 +34,10 @@ func TestBadFramesThenValidRequest(t *testing.T) {
 		if tc.name == "nil message" {
 			continue // a nil element is encoded as an empty, valid message
 		}
-		rc := dialRaw(t, addr, nil)
-		_ = rc.stream.Send(tc.env) // may fail once the endpoint has closed the connection
+		rc := remotetest.Dial(t, addr, nil)
+		_ = rc.Send(tc.env) // may fail once the endpoint has closed the connection
 		sent++
-		if !rc.closedWithin(2 * time.Second) {
+		if !rc.ClosedWithin(2 * time.Second) {
 			t.Errorf("%s: connection still open 2s after a bad envelope", tc.name)
 		}
 	}
@@ -43,10 +45,10 @@ func TestBadFramesThenValidRequest(t *testing.T) {
 		"not protobuf":       {0xff, 0xff, 0xff, 0xff},
 		"truncated envelope": {0x0a, 0x10, 0x0a},
 	} {
-		rc := dialRaw(t, addr, nil)
-		_ = rc.sendBytes(b)
+		rc := remotetest.Dial(t, addr, nil)
+		_ = rc.SendBytes(b)
 		sent++
-		if !rc.closedWithin(2 * time.Second) {
+		if !rc.ClosedWithin(2 * time.Second) {
 			t.Errorf("%s: connection still open 2s after an undecodable envelope", name)
 		}
 	}
@@ -150,8 +152,8 @@ func TestRefusedWhenEverySlotIsActive(t *testing.T) {
 	server := newNode(t, WithMaxConns(2))
 	addr := server.ep.Address()
 	for range 2 {
-		rc := dialRaw(t, addr, nil)
-		if err := rc.stream.Send(validEnvelope(addr, nil)); err != nil {
+		rc := remotetest.Dial(t, addr, nil)
+		if err := rc.Send(validEnvelope(addr, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -252,12 +254,12 @@ func TestDeadReplyAddresses(t *testing.T) {
 
 			var dead []string
 			for range 20 {
-				dead = append(dead, closedPort(t))
+				dead = append(dead, testnet.FreeAddr(t))
 			}
-			dead = append(dead, muteListener(t), fullBacklog(t))
-			rc := dialRaw(t, addr, tc.client)
+			dead = append(dead, testnet.MuteListener(t), testnet.FullBacklog(t))
+			rc := remotetest.Dial(t, addr, tc.client)
 			for _, d := range dead {
-				if err := rc.stream.Send(validEnvelope(addr, actor.NewPID(d, "response/1"))); err != nil {
+				if err := rc.Send(validEnvelope(addr, actor.NewPID(d, "response/1"))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -297,7 +299,7 @@ func TestSendBounds(t *testing.T) {
 		}
 	}, "sink", actor.WithID("1"))
 
-	mute := muteListener(t) // accepts TCP, never completes a TLS handshake
+	mute := testnet.MuteListener(t) // accepts TCP, never completes a TLS handshake
 	for range 10 {
 		sender.ep.Send(actor.NewPID(mute, "x/1"), &controlv1.ListTasksResponse{}, nil)
 	}
@@ -318,7 +320,7 @@ func TestSendBounds(t *testing.T) {
 
 	// The destination cap: four mute destinations, at most three writers.
 	for range 4 {
-		sender.ep.Send(actor.NewPID(muteListener(t), "x/1"), &controlv1.ListTasksResponse{}, nil)
+		sender.ep.Send(actor.NewPID(testnet.MuteListener(t), "x/1"), &controlv1.ListTasksResponse{}, nil)
 		if n := sender.ep.Stats().Destinations; n > 3 {
 			t.Fatalf("%d destinations, cap 3", n)
 		}
@@ -336,7 +338,7 @@ func TestSendUnsendable(t *testing.T) {
 	n.ep.Send(nil, &controlv1.ListTasksRequest{}, nil)
 	n.ep.Send(actor.NewPID("", "x/1"), &controlv1.ListTasksRequest{}, nil)
 	var nilReq *controlv1.ListTasksRequest
-	n.ep.Send(actor.NewPID(closedPort(t), "x/1"), nilReq, nil) // a typed nil encodes as an empty message
+	n.ep.Send(actor.NewPID(testnet.FreeAddr(t), "x/1"), nilReq, nil) // a typed nil encodes as an empty message
 	if st := n.ep.Stats(); st.Unsendable != 4 {
 		t.Errorf("stats %+v, want 4 unsendable", st)
 	}
@@ -394,7 +396,7 @@ func TestWriterIdleAndRedial(t *testing.T) {
 // and every message is either sent or dropped.
 func TestWriteDeadline(t *testing.T) {
 	sender := newNode(t, WithWriteTimeout(200*time.Millisecond), WithQueueSize(64))
-	mute := muteListener(t)
+	mute := testnet.MuteListener(t)
 	big := &controlv1.ListTasksResponse{Tasks: []*controlv1.Task{{Name: strings.Repeat("x", 1<<20)}}}
 	const n = 30
 	for range n {
@@ -413,7 +415,7 @@ func TestWriteDeadline(t *testing.T) {
 // Start and Stop: Start once, Stop idempotent, nothing left running.
 func TestLifecycleLeavesNoGoroutine(t *testing.T) {
 	// The test's mute listener is closed by its cleanup, after this check.
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/mojodex/mojodex-scheduler/endpoint.muteListener.func1"))
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent(), goleak.IgnoreAnyFunction("github.com/mojodex/mojodex-scheduler/internal/testnet.MuteListener.func1"))
 	server := newNode(t)
 	spawnAnswerer(server.engine)
 	client := clientNode(t)
@@ -429,9 +431,9 @@ func TestLifecycleLeavesNoGoroutine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	server.ep.Send(actor.NewPID(muteListener(t), "x/1"), &controlv1.ListTasksResponse{}, nil)
-	rc := dialRaw(t, server.ep.Address(), nil)
-	if err := rc.stream.Send(validEnvelope(server.ep.Address(), actor.NewPID(client.ep.Address(), "response/1"))); err != nil {
+	server.ep.Send(actor.NewPID(testnet.MuteListener(t), "x/1"), &controlv1.ListTasksResponse{}, nil)
+	rc := remotetest.Dial(t, server.ep.Address(), nil)
+	if err := rc.Send(validEnvelope(server.ep.Address(), actor.NewPID(client.ep.Address(), "response/1"))); err != nil {
 		t.Fatal(err)
 	}
 	if !waitUntil(2*time.Second, func() bool { return server.ep.Stats().Delivered == 2 }) {
@@ -446,7 +448,7 @@ func TestLifecycleLeavesNoGoroutine(t *testing.T) {
 	if err := server.ep.Start(server.engine); err == nil {
 		t.Error("Start after Stop accepted")
 	}
-	_ = rc.dc.Close()
+	_ = rc.Close()
 	if st := server.ep.Stats(); st.Conns != 0 || st.Destinations != 0 {
 		t.Errorf("after Stop: %+v", st)
 	}

@@ -1,8 +1,6 @@
 package endpoint
 
 import (
-	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -14,37 +12,24 @@ import (
 	"math/big"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/anthdm/hollywood/remote"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/internal/remotetest"
+	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/proto"
-	"storj.io/drpc"
-	"storj.io/drpc/drpcconn"
 )
 
 // logBuffer collects log lines, safe for concurrent writes.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // lines returns the JSON log lines whose "event" is kind ("" for all).
 func (b *logBuffer) lines(kind string) []map[string]any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
 		if l == "" {
 			continue
 		}
@@ -68,12 +53,6 @@ func (b *logBuffer) total(kind string) int {
 		}
 	}
 	return n
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // node is an engine with an endpoint.
@@ -157,72 +136,10 @@ func listTasks(t *testing.T, client *actor.Engine, addr string, timeout time.Dur
 	return took, nil
 }
 
-// rawClient is a DRPC client of the remote service built from hollywood's
-// generated client: its frames are well-formed DRPC, whatever they carry.
-type rawClient struct {
-	conn   net.Conn
-	dc     *drpcconn.Conn
-	stream remote.DRPCRemote_ReceiveClient
-}
-
-func dialRaw(t *testing.T, addr string, cfg *tls.Config) *rawClient {
-	t.Helper()
-	var conn net.Conn
-	var err error
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	if cfg != nil {
-		conn, err = tls.DialWithDialer(d, "tcp", addr, cfg)
-	} else {
-		conn, err = d.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := drpcconn.New(conn)
-	stream, err := remote.NewDRPCRemoteClient(dc).Receive(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &rawClient{conn: conn, dc: dc, stream: stream}
-	t.Cleanup(func() { _ = dc.Close() })
-	return c
-}
-
-// sendBytes sends b as the DRPC message, bypassing the Envelope encoding.
-func (c *rawClient) sendBytes(b []byte) error {
-	return c.stream.MsgSend(rawBytes(b), rawEncoding{})
-}
-
-// closedWithin reports whether the peer closed the connection within d.
-func (c *rawClient) closedWithin(d time.Duration) bool {
-	select {
-	case <-c.dc.Closed():
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-type rawBytes []byte
-
-type rawEncoding struct{}
-
-func (rawEncoding) Marshal(m drpc.Message) ([]byte, error) { return m.(rawBytes), nil }
-func (rawEncoding) Unmarshal([]byte, drpc.Message) error   { return errors.New("not used") }
-
 // validEnvelope is a ListTasksRequest for the supervisor at addr, with
 // sender when it is not nil.
 func validEnvelope(addr string, sender *actor.PID) *remote.Envelope {
-	data, _ := proto.Marshal(&controlv1.ListTasksRequest{})
-	env := &remote.Envelope{
-		TypeNames: []string{string((&controlv1.ListTasksRequest{}).ProtoReflect().Descriptor().FullName())},
-		Targets:   []*actor.PID{actor.NewPID(addr, supervisorID)},
-		Messages:  []*remote.Message{{Data: data}},
-	}
-	if sender != nil {
-		env.Senders = []*actor.PID{sender}
-	}
-	return env
+	return remotetest.ListTasks(addr, supervisorID, sender)
 }
 
 // waitUntil polls cond every few milliseconds until it holds or d passes.
@@ -297,51 +214,4 @@ func testCA(t *testing.T) (*x509.CertPool, func(name string) tls.Certificate) {
 		}
 		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
 	}
-}
-
-// closedPort returns a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// muteListener accepts TCP connections and never reads or writes; it keeps
-// them open until the test ends.
-func muteListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
 }

@@ -1,23 +1,21 @@
 package statuspage_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
-	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/internal/stubclient"
+	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
+	"github.com/mojodex/mojodex-scheduler/internal/tasktest"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/statuspage"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
@@ -38,54 +36,6 @@ const (
 	hostile = `upstream said <script>alert(1)</script> then "><img src=x onerror=alert(2)>`
 )
 
-// handlerTransport serves HTTP calls in memory from the stub's handlers,
-// so that whole runs execute inside the bubble.
-type handlerTransport struct{ backend, background http.Handler }
-
-func (h handlerTransport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
-	defer func() {
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			resp, err = nil, fmt.Errorf("read tcp: %w", syscall.ECONNRESET)
-		}
-	}()
-	target := map[string]http.Handler{"backend.test": h.backend, "background.test": h.background}[req.URL.Host]
-	if target == nil {
-		return nil, fmt.Errorf("dial %s: connection refused", req.URL.Host)
-	}
-	if req.Body == nil {
-		req.Body = http.NoBody
-	}
-	rec := httptest.NewRecorder()
-	target.ServeHTTP(rec, req)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	resp = rec.Result()
-	resp.Request = req
-	return resp, nil
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // fixture is a running scheduler and its status page.
 type fixture struct {
 	t      *testing.T
@@ -93,25 +43,9 @@ type fixture struct {
 	srv    *supervisor.Server
 	stub   *mojodexstub.Stub
 	h      http.Handler
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	// runs counts the runs of each job task.
 	runs map[string]*atomic.Int64
-}
-
-// defaultSpec returns one of the Mojodex default tasks.
-func defaultSpec(t *testing.T, name string) task.Spec {
-	t.Helper()
-	specs, err := task.Defaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("no default task %q", name)
-	return task.Spec{}
 }
 
 // standardTasks is the task set of most tests:
@@ -140,8 +74,8 @@ func standardTasks(t *testing.T, runs map[string]*atomic.Int64) []task.Spec {
 			crashy.Add(1)
 			panic("crashy always crashes")
 		}},
-		defaultSpec(t, "send-todo-daily-emails"),
-		defaultSpec(t, "first-home-chat-of-week"),
+		tasktest.DefaultSpec(t, "send-todo-daily-emails"),
+		tasktest.DefaultSpec(t, "first-home-chat-of-week"),
 	}
 }
 
@@ -151,14 +85,7 @@ func standardTasks(t *testing.T, runs map[string]*atomic.Int64) []task.Spec {
 func newFixture(t *testing.T, specs []task.Spec, runs map[string]*atomic.Int64, opts ...statuspage.Option) *fixture {
 	t.Helper()
 	stub := mojodexstub.New(mojodexstub.Options{Secret: stubSecret, EmailConfigured: false, Backlog: mojodexstub.DefaultBacklog()})
-	client, err := apiclient.NewClient(apiclient.Config{
-		BackendURL: "http://backend.test", BackgroundURL: "http://background.test",
-		Secret: stubSecret, Rate: -1,
-		HTTPClient: &http.Client{Transport: handlerTransport{backend: stub.Backend(), background: stub.Background()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	client := stubclient.New(t, stub, stubSecret, nil)
 	engine, err := actor.NewEngine(actor.NewEngineConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +97,7 @@ func newFixture(t *testing.T, specs []task.Spec, runs map[string]*atomic.Int64, 
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	opts = append([]statuspage.Option{statuspage.WithLogger(zerolog.New(logs))}, opts...)
 	h, err := statuspage.New(engine, srv.PID(), opts...)
 	if err != nil {

@@ -654,7 +654,7 @@ func (bk boltBuckets) load(name string) (st TaskState, ok bool, err error) {
 	if err != nil {
 		return TaskState{}, false, corruptf("task %q: %w", name, err)
 	}
-	st = TaskState{Anchor: fromNanos(rec.anchor), LastSlot: fromNanos(rec.last), Paused: rec.paused}
+	st = TaskState{Anchor: FromUnixNanos(rec.anchor), LastSlot: FromUnixNanos(rec.last), Paused: rec.paused}
 	p := prefix(name)
 	c := bk.inProgress.Cursor()
 	for k, v := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, v = c.Next() {
@@ -666,7 +666,7 @@ func (bk boltBuckets) load(name string) (st TaskState, ok bool, err error) {
 		if err != nil {
 			return TaskState{}, false, corruptf("task %q, slot in progress: %w", name, err)
 		}
-		st.InProgress = append(st.InProgress, InProgress{Slot: fromNanos(int64(slot)), Progress: progress})
+		st.InProgress = append(st.InProgress, InProgress{Slot: FromUnixNanos(int64(slot)), Progress: progress})
 	}
 	runs, err := bk.runsOf(name, 1)
 	if err != nil {
@@ -856,9 +856,9 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 			return err
 		}
 		if p.rec.anchor == 0 {
-			p.rec.anchor, p.dirty = nanos(an.Anchor), true
+			p.rec.anchor, p.dirty = UnixNanos(an.Anchor), true
 		}
-		an.Stored = fromNanos(p.rec.anchor)
+		an.Stored = FromUnixNanos(p.rec.anchor)
 	}
 	for i := range batch.Claims {
 		c := &batch.Claims[i]
@@ -866,7 +866,7 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 		if err != nil {
 			return err
 		}
-		slot := nanos(c.Slot)
+		slot := UnixNanos(c.Slot)
 		c.Won, c.Refused = p.rec.last == 0 || slot > p.rec.last, ""
 		if !c.Won {
 			c.Refused = RefusedClaimed
@@ -878,7 +878,7 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 		}
 	}
 	for _, c := range batch.Checkpoints {
-		k := subKey(c.Task, uint64(nanos(c.Slot)))
+		k := subKey(c.Task, uint64(UnixNanos(c.Slot)))
 		if a.inProgress.Get(k) == nil {
 			continue // recorded already: never resurrected
 		}
@@ -957,7 +957,7 @@ func (a *applier) recordRun(r task.Run) error {
 	if r.Manual {
 		return nil
 	}
-	return a.inProgress.Delete(subKey(r.Task, uint64(nanos(r.Slot))))
+	return a.inProgress.Delete(subKey(r.Task, uint64(UnixNanos(r.Slot))))
 }
 
 // flush writes the changed task records and histories, in key order.

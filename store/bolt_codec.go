@@ -88,7 +88,7 @@ func encodeRun(r task.Run) []byte {
 		buf[0] |= runResumed
 	}
 	for i, n := range [...]int64{
-		nanos(r.Slot), nanos(r.Start), int64(r.Lateness), int64(r.Duration),
+		UnixNanos(r.Slot), UnixNanos(r.Start), int64(r.Lateness), int64(r.Duration),
 		int64(r.Pages), int64(r.Items), int64(r.Status),
 	} {
 		binary.BigEndian.PutUint64(buf[1+8*i:], uint64(n))
@@ -111,7 +111,7 @@ func decodeRun(v []byte) (task.Run, error) {
 	num := func(i int) int64 { return int64(binary.BigEndian.Uint64(v[1+8*i:])) }
 	r := task.Run{
 		Manual: v[0]&runManual != 0, Resumed: v[0]&runResumed != 0,
-		Slot: fromNanos(num(0)), Start: fromNanos(num(1)),
+		Slot: FromUnixNanos(num(0)), Start: FromUnixNanos(num(1)),
 		Lateness: time.Duration(num(2)), Duration: time.Duration(num(3)),
 		Pages: int(num(4)), Items: int(num(5)), Status: int(num(6)),
 	}

@@ -149,7 +149,7 @@ func decodeV1Task(name string, b *bolt.Bucket) (v1Task, error) {
 			return v1Task{}, fmt.Errorf("checkpoint without a slot")
 		}
 		t.checkpoint = &InProgress{
-			Slot:     fromNanos(slot),
+			Slot:     FromUnixNanos(slot),
 			Progress: task.Progress{Pages: cp.Pages, Offset: cp.Offset, Items: cp.Items},
 		}
 		// A slot in progress was claimed: keep the last claimed slot at or
@@ -225,7 +225,7 @@ func migrateV1(tx *bolt.Tx) error {
 			}
 		}
 		if cp := t.checkpoint; cp != nil {
-			k := subKey(t.name, uint64(nanos(cp.Slot)))
+			k := subKey(t.name, uint64(UnixNanos(cp.Slot)))
 			if err := bk.inProgress.Put(k, encodeProgress(cp.Progress)); err != nil {
 				return fmt.Errorf("task %q: %w", t.name, err)
 			}

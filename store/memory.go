@@ -102,20 +102,6 @@ func (m *Memory) lockFor(names func(yield func(string) bool)) func() {
 // batches on the caller's goroutine instead of handing them to its own.
 func (m *Memory) CommitsInline() bool { return true }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 // outcomeCode and reasonCode pack the enums of a run into bytes (index + 1
 // in task.Outcomes and task.SkipReasons; 0 is unknown or none).
 func outcomeCode(o task.Outcome) uint8 {
@@ -128,7 +114,7 @@ func reasonCode(r task.SkipReason) uint8 {
 
 func packRun(r task.Run) memRun {
 	return memRun{
-		slot: nanos(r.Slot), start: nanos(r.Start), lateness: r.Lateness, duration: r.Duration,
+		slot: UnixNanos(r.Slot), start: UnixNanos(r.Start), lateness: r.Lateness, duration: r.Duration,
 		pages: int32(r.Pages), items: int32(r.Items), status: int32(r.Status),
 		outcome: outcomeCode(r.Outcome), reason: reasonCode(r.Reason),
 		manual: r.Manual, resumed: r.Resumed, err: r.Err, replica: r.Replica,
@@ -137,7 +123,7 @@ func packRun(r task.Run) memRun {
 
 func (r memRun) unpack(name string) task.Run {
 	out := task.Run{
-		Task: name, Slot: fromNanos(r.slot), Start: fromNanos(r.start), Lateness: r.lateness, Duration: r.duration,
+		Task: name, Slot: FromUnixNanos(r.slot), Start: FromUnixNanos(r.start), Lateness: r.lateness, Duration: r.duration,
 		Pages: int(r.pages), Items: int(r.items), Status: int(r.status),
 		Manual: r.manual, Resumed: r.resumed, Err: r.err, Replica: r.replica,
 	}
@@ -204,7 +190,7 @@ func (m *Memory) Load(names []string) (map[string]TaskState, error) {
 		if st == nil {
 			continue
 		}
-		ts := TaskState{Anchor: fromNanos(st.anchor), LastSlot: fromNanos(st.last), Paused: st.paused}
+		ts := TaskState{Anchor: FromUnixNanos(st.anchor), LastSlot: FromUnixNanos(st.last), Paused: st.paused}
 		if len(st.inProgress) > 0 {
 			ts.InProgress = slices.Clone(st.inProgress)
 		}
@@ -270,15 +256,15 @@ func (m *Memory) commit(b *Batch) error {
 		a := &b.Anchors[i]
 		st := m.task(a.Task)
 		if st.anchor == 0 {
-			st.anchor = nanos(a.Anchor)
+			st.anchor = UnixNanos(a.Anchor)
 		}
-		a.Stored = fromNanos(st.anchor)
+		a.Stored = FromUnixNanos(st.anchor)
 	}
 	now := m.now()
 	for i := range b.Claims {
 		c := &b.Claims[i]
 		st := m.task(c.Task)
-		slot := nanos(c.Slot)
+		slot := UnixNanos(c.Slot)
 		c.Won, c.Refused = false, ""
 		switch {
 		case m.shared != nil && m.shared.stale(c.Version):
@@ -290,7 +276,7 @@ func (m *Memory) commit(b *Batch) error {
 		default:
 			c.Won = true
 			st.last = slot
-			ip := InProgress{Slot: fromNanos(slot)}
+			ip := InProgress{Slot: FromUnixNanos(slot)}
 			if m.shared != nil {
 				ip.Owner, ip.Epoch = c.Owner, 1
 				if c.Lease > 0 {

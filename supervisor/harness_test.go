@@ -2,16 +2,14 @@ package supervisor_test
 
 import (
 	"context"
-	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/internal/stubclient"
+	"github.com/mojodex/mojodex-scheduler/internal/tasktest"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -19,64 +17,10 @@ import (
 
 const testSecret = "s3cret-for-tests"
 
-// handlerTransport serves HTTP calls in memory from the stub's handlers, so
-// whole runs (timers, actors, HTTP, retries) execute inside a synctest
-// bubble on virtual time.
-type handlerTransport struct {
-	backend, background http.Handler
-}
-
-func (h handlerTransport) RoundTrip(req *http.Request) (resp *http.Response, err error) {
-	defer func() {
-		// The stub hangs up (SetDown, Fault.Hangup) by aborting the handler;
-		// to the client that is a connection reset before any response.
-		if v := recover(); v != nil {
-			if v != http.ErrAbortHandler {
-				panic(v)
-			}
-			resp, err = nil, fmt.Errorf("read tcp 127.0.0.1:1->%s: %w", req.URL.Host, syscall.ECONNRESET)
-		}
-	}()
-	var target http.Handler
-	switch req.URL.Host {
-	case "backend.test":
-		target = h.backend
-	case "background.test":
-		target = h.background
-	default:
-		return nil, fmt.Errorf("dial %s: connection refused", req.URL.Host)
-	}
-	if req.Body == nil {
-		req.Body = http.NoBody // a server-side request always has a body
-	}
-	rec := httptest.NewRecorder()
-	target.ServeHTTP(rec, req)
-	if err := req.Context().Err(); err != nil {
-		return nil, err
-	}
-	resp = rec.Result()
-	resp.Request = req
-	return resp, nil
-}
-
 // stubClient returns an API client that talks to stub in memory.
 func stubClient(t *testing.T, stub *mojodexstub.Stub, mutate func(*apiclient.Config)) *apiclient.Client {
 	t.Helper()
-	cfg := apiclient.Config{
-		BackendURL:    "http://backend.test",
-		BackgroundURL: "http://background.test",
-		Secret:        testSecret,
-		Rate:          -1,
-		HTTPClient:    &http.Client{Transport: handlerTransport{backend: stub.Backend(), background: stub.Background()}},
-	}
-	if mutate != nil {
-		mutate(&cfg)
-	}
-	c, err := apiclient.NewClient(cfg)
-	if err != nil {
-		t.Fatalf("NewClient: %v", err)
-	}
-	return c
+	return stubclient.New(t, stub, testSecret, mutate)
 }
 
 type fireEvent struct {
@@ -228,19 +172,10 @@ func (s *system) trigger(name string) {
 	}
 }
 
+// defaultSpec returns one of the Mojodex default tasks.
 func defaultSpec(t *testing.T, name string) task.Spec {
 	t.Helper()
-	specs, err := task.Defaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range specs {
-		if s.Name == name {
-			return s
-		}
-	}
-	t.Fatalf("no default task %q", name)
-	return task.Spec{}
+	return tasktest.DefaultSpec(t, name)
 }
 
 func jobSpec(name string, every time.Duration, job task.JobFunc) task.Spec {

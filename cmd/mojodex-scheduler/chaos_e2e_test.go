@@ -311,20 +311,18 @@ func TestChaosReplicas(t *testing.T) {
 	t.Cleanup(func() { stub.Close() })
 	backendURL, backgroundURL := slowStub(t, stub, "/home_chat", chaosPageDelay)
 
-	var spec strings.Builder
-	spec.WriteString("tasks:\n")
+	var entries []string
 	ticks := make([]string, chaosTicks)
 	for i := range ticks {
 		ticks[i] = fmt.Sprintf("tick-%02d", i)
-		fmt.Fprintf(&spec, "  - name: %s\n    every: 1s\n    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks, body: {task: %s}}\n", ticks[i], ticks[i])
+		entries = append(entries, tickTask(ticks[i]))
 	}
 	slow := make([]string, chaosSlow)
 	for i := range slow {
 		slow[i] = fmt.Sprintf("slow-%d", i)
-		fmt.Fprintf(&spec, "  - name: %s\n    every: %s\n    request: {service: backend, method: PUT, path: /home_chat, body: {task: %s}}\n"+
-			"    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}\n", slow[i], chaosSlowEvery, slow[i])
+		entries = append(entries, taskYAML(slow[i], homeChat.tagged(slow[i]), "every: "+chaosSlowEvery.String()))
 	}
-	tasks := writeFile(t, spec.String())
+	tasks := taskFile(t, entries...)
 
 	names := []string{"replica-1", "replica-2", "replica-3"}
 	replicas := map[string]*pgReplica{}
@@ -337,44 +335,30 @@ func TestChaosReplicas(t *testing.T) {
 			// The rate limit is each replica's: the one left alone makes every call.
 			"MOJODEX_SCHEDULER_RATE=1000", "MOJODEX_BACKEND_URI="+backendURL, "BACKGROUND_BACKEND_URI="+backgroundURL, "MOJODEX_SCHEDULER_SECRET="+e2eSecret)...)
 	}
-	for _, n := range names {
-		replicas[n].launch()
-	}
-	for _, n := range names {
-		replicas[n].waitRunning()
-	}
+	startTogether(replicas[names[0]], replicas[names[1]], replicas[names[2]])
 	began := time.Now()
 	t.Logf("three replicas run %d tasks every second and %d paginated ones every %s", chaosTicks, chaosSlow, chaosSlowEvery)
 	time.Sleep(5 * time.Second)
 
 	// holder waits up to 30 s for replicas holding a slow run between two
 	// pages (usually one: the first replica to commit a slot's claims wins
-	// the four of them) and draws one of them.
-	holder := func() (string, bool) {
+	// the four of them) and draws one of them; the fault kind fails the
+	// test when there is none.
+	holder := func(kind string) string {
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			var owners []string
-			dbQuery(t, direct, func(ctx context.Context, c *pgx.Conn) error {
-				rows, err := c.Query(ctx, `SELECT DISTINCT owner FROM mojodex_scheduler.scheduler_inprogress
+			var o string
+			dbRows(t, direct, []any{&o}, func() { owners = append(owners, o) },
+				`SELECT DISTINCT owner FROM mojodex_scheduler.scheduler_inprogress
 					WHERE task LIKE 'slow-%' AND epoch = 1 AND pages BETWEEN 1 AND $1 AND lease_until > now() ORDER BY owner`, chaosPages-3)
-				if err != nil {
-					return err
-				}
-				for rows.Next() {
-					var o string
-					if err := rows.Scan(&o); err != nil {
-						return err
-					}
-					owners = append(owners, o)
-				}
-				return rows.Err()
-			})
 			if len(owners) > 0 {
-				return owners[rng.IntN(len(owners))], true
+				return owners[rng.IntN(len(owners))]
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
-		return "", false
+		t.Fatalf("%s: no replica held a slow run mid-page", kind)
+		return ""
 	}
 	pauseTask := ticks[rng.IntN(len(ticks))]
 	var pausedAt time.Time
@@ -388,30 +372,21 @@ func TestChaosReplicas(t *testing.T) {
 		f := &fault{kind: kind}
 		switch kind {
 		case "sigkill":
-			name, ok := holder()
-			if !ok {
-				t.Fatal("sigkill: no replica held a slow run mid-page")
-			}
+			name := holder(kind)
 			f.target, f.from = name, time.Now()
 			replicas[name].kill()
 			time.Sleep(2 * time.Second)
 			replicas[name].start()
 			f.to = time.Now()
 		case "sigstop":
-			name, ok := holder()
-			if !ok {
-				t.Fatal("sigstop: no replica held a slow run mid-page")
-			}
+			name := holder(kind)
 			f.target, f.from = name, time.Now()
 			replicas[name].signal(syscall.SIGSTOP)
 			time.Sleep(2 * chaosLease)
 			replicas[name].signal(syscall.SIGCONT)
 			f.to = time.Now()
 		case "partition":
-			name, ok := holder()
-			if !ok {
-				t.Fatal("partition: no replica held a slow run mid-page")
-			}
+			name := holder(kind)
 			f.target, f.from = name, time.Now()
 			proxies[name].cut()
 			time.Sleep(3 * time.Second)

@@ -3,19 +3,16 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
-	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
@@ -28,14 +25,7 @@ import (
 // is recorded as skipped (overlap).
 func TestKill9MidPaginationResumes(t *testing.T) {
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: home-chat
-    every: 1h
-    run_on_start: true
-    request: {service: backend, method: PUT, path: /home_chat}
-    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
-`)
+	tasks := taskFile(t, hourlyAtStart("home-chat", homeChat))
 	state := filepath.Join(t.TempDir(), "state.db")
 	// Page 1 answers at once; page 2 hangs long enough to be killed. After
 	// the restart page 2 answers at once and page 3 takes a second, so the
@@ -43,49 +33,25 @@ tasks:
 	stub.Inject("/home_chat", mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Minute},
 		mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Second})
 
-	first := command(t, stub, "run", "--tasks", tasks)
-	first.Env = append(first.Env, "MOJODEX_SCHEDULER_STATE="+state)
-	if err := first.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "page 2 in flight", func() bool { return len(stub.CallsTo("/home_chat")) >= 2 })
-	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	_ = first.Wait()
-	killed := stub.CallsTo("/home_chat")
-	k1, k2 := killed[0].IdempotencyKey, killed[1].IdempotencyKey
+	killed(t, stub, tasks, state, "page 2 in flight", func() bool { return len(stub.CallsTo("/home_chat")) >= 2 })
+	before := stub.CallsTo("/home_chat")
+	k1, k2 := before[0].IdempotencyKey, before[1].IdempotencyKey
 
-	second := command(t, stub, "run", "--tasks", tasks)
-	second.Env = append(second.Env, "MOJODEX_SCHEDULER_STATE="+state)
-	var logs syncBuffer
-	second.Stderr = &logs
-	if err := second.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer second.Process.Kill()
 	// The resumed run; the new start's own fire is skipped while it is in
 	// progress (overlap: skip).
-	waitFor(t, "the resumed run to finish", func() bool { return strings.Contains(logs.String(), `"message":"run finished"`) })
-	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := second.Wait(); err != nil {
-		t.Fatalf("second process: %v\n%s", err, logs.String())
-	}
+	logs := runUntil(t, stub, tasks, state, "the resumed run to finish", func(logs string) bool {
+		return strings.Contains(logs, `"message":"run finished"`)
+	})
 
-	keys := map[string][]any{}
-	for _, c := range stub.CallsTo("/home_chat") {
-		keys[c.IdempotencyKey] = append(keys[c.IdempotencyKey], c.Body["offset"])
-	}
+	keys := keysAfter(stub, "/home_chat", 0)
 	if got := keys[k1]; len(got) != 1 {
 		t.Errorf("page 1 of the interrupted slot requested %d times, want once", len(got))
 	}
 	if got := keys[k2]; len(got) != 2 || got[1] != 50.0 {
 		t.Errorf("page 2 of the interrupted slot: offsets %v, want [50 50] (killed, then resumed)", got)
 	}
-	if !strings.Contains(logs.String(), "resuming a run left in progress by the previous process") {
-		t.Errorf("no resume in the logs:\n%s", logs.String())
+	if !strings.Contains(logs, "resuming a run left in progress by the previous process") {
+		t.Errorf("no resume in the logs:\n%s", logs)
 	}
 
 	ts := storedState(t, state, "home-chat")
@@ -114,59 +80,15 @@ tasks:
 	}
 }
 
-// stored is what a stopped process left in its state file for a task.
-type stored struct {
-	store.TaskState
-	Runs []task.Run // the history, oldest first
-}
-
-// storedState reads what a stopped process left in its state file for a task.
-func storedState(t *testing.T, path, taskName string) stored {
-	t.Helper()
-	st, err := store.OpenBolt(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	states, err := st.Load([]string{taskName})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, err := st.History(taskName, store.HistorySize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stored{TaskState: states[taskName], Runs: runs}
-}
-
 // Fault: SIGTERM while a call is in flight, with a state file. Asserted:
 // exit code 0 after the call finished, and the state file records the run
 // as finished (ok, status 200) with no checkpoint left.
 func TestSIGTERMRecordsTheRun(t *testing.T) {
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: drain-purchases
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /check_expired_purchases, query: {n_purchases: "50"}}
-    paginate: {mode: drain, size: 50, size_field: n_purchases, result: purchase_pks}
-`)
+	tasks := taskFile(t, hourlyAtStart("drain-purchases", expirePurchases))
 	state := filepath.Join(t.TempDir(), "state.db")
 	stub.Inject("/check_expired_purchases", mojodexstub.Fault{}, mojodexstub.Fault{Delay: 1500 * time.Millisecond})
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitFor(t, "page 2 in flight", func() bool { return len(stub.CallsTo("/check_expired_purchases")) >= 2 })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v", err)
-	}
+	runUntil(t, stub, tasks, state, "page 2 in flight", func(string) bool { return len(stub.CallsTo("/check_expired_purchases")) >= 2 })
 	ts := storedState(t, state, "drain-purchases")
 	if len(ts.Runs) != 1 || ts.Runs[0].Outcome != "ok" || ts.Runs[0].Pages != 2 || ts.Runs[0].Status != 200 || len(ts.InProgress) != 0 {
 		t.Errorf("stored state %+v, want one ok run of 2 pages and no checkpoint", ts)
@@ -193,34 +115,13 @@ func TestCorruptStateFileIsAnError(t *testing.T) {
 // health after a few runs; values are checked, not only names.
 func TestMetricsAndHealth(t *testing.T) {
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: quick-todos
-    every: 1s
-    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
-  - name: idle-hourly
-    every: 1h
-    request: {service: background, path: /reschedule_todo, auth: false, result: todo_pks}
-`)
-	addr := freeAddr(t)
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+addr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	tasks := taskFile(t,
+		taskYAML("quick-todos", extractTodos, "every: 1s"),
+		taskYAML("idle-hourly", rescheduleTodos, "every: 1h"),
+	)
+	addr := testnet.FreeAddr(t)
+	startRun(t, stub, tasks, "MOJODEX_SCHEDULER_HTTP_ADDR="+addr)
+	get := func(path string) (int, string) { return httpGet("http://" + addr + path) }
 	waitFor(t, "readiness", func() bool { code, _ := get("/readyz"); return code == 200 })
 	if code, body := get("/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("/healthz: %d %q", code, body)
@@ -231,13 +132,11 @@ tasks:
 		return strings.Contains(body, `mojodex_scheduler_runs_total{outcome="ok",task="quick-todos"} 3`)
 	})
 	value := func(series string) float64 {
-		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`)
-		m := re.FindStringSubmatch(body)
-		if m == nil {
+		v, ok := metricValue(body, series)
+		if !ok {
 			t.Errorf("no series %s in /metrics", series)
 			return -1
 		}
-		v, _ := strconv.ParseFloat(m[1], 64)
 		return v
 	}
 	if !regexp.MustCompile(`(?m)^mojodex_scheduler_build_info\{[^}]*go_version="go[^"]+"[^}]*\} 1$`).MatchString(body) {
@@ -278,48 +177,25 @@ tasks:
 // stops; an invalid file is refused and changes nothing.
 func TestSIGHUPReloadsTaskFile(t *testing.T) {
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: todos
-    every: 1s
-    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
-`)
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	tasks := taskFile(t, taskYAML("todos", extractTodos, "every: 1s"))
+	p := startRun(t, stub, tasks)
 	waitFor(t, "a first call", func() bool { return len(stub.CallsTo("/extract_todos")) >= 1 })
 
 	// An invalid file: refused, the running set is unchanged.
 	if err := os.WriteFile(tasks, []byte("tasks:\n  - name: Bad_Name\n    every: 1s\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the refusal", func() bool { return strings.Contains(logs.String(), "reload refused") })
+	p.signal(t, syscall.SIGHUP)
+	waitFor(t, "the refusal", func() bool { return strings.Contains(p.logs.String(), "reload refused") })
 	before := len(stub.CallsTo("/extract_todos"))
 	waitFor(t, "todos still firing", func() bool { return len(stub.CallsTo("/extract_todos")) > before })
 
 	// A valid file: todos removed, relaunch added.
-	if err := os.WriteFile(tasks, []byte(`
-tasks:
-  - name: relaunch
-    every: 1s
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-`), 0o600); err != nil {
+	if err := os.WriteFile(tasks, []byte(taskList(taskYAML("relaunch", relaunchSteps, "every: 1s"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the reload", func() bool { return strings.Contains(logs.String(), `"message":"task set reloaded"`) })
+	p.signal(t, syscall.SIGHUP)
+	waitFor(t, "the reload", func() bool { return strings.Contains(p.logs.String(), `"message":"task set reloaded"`) })
 	stopped := len(stub.CallsTo("/extract_todos"))
 	waitFor(t, "two calls of the new task", func() bool {
 		return len(stub.CallsTo("/relaunch_locked_workflow_step_executions")) >= 2

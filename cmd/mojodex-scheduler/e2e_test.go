@@ -1,23 +1,44 @@
 package main
 
 import (
-	"bytes"
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
+	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/task"
 )
 
-// These tests run the built binary as a separate process against the stub
-// of the Mojodex services on real loopback HTTP.
+// The end-to-end tests run the built binary as separate processes against
+// the stub of the Mojodex services on real loopback HTTP. This file holds
+// the helpers they share: the binary and its environment, task files,
+// processes and their exit, the state file, /metrics, the logs, the remote
+// endpoint and ctl, and certificates for mutual TLS.
 
 const e2eSecret = "e2e-secret"
 
@@ -59,6 +80,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// startStub starts the stub of the Mojodex services on loopback, with the
+// email service configured and the default backlog; it is closed when the
+// test ends.
 func startStub(t *testing.T) *mojodexstub.Stub {
 	t.Helper()
 	stub, err := mojodexstub.Start(mojodexstub.Options{Secret: e2eSecret, EmailConfigured: true, Backlog: mojodexstub.DefaultBacklog()})
@@ -69,6 +93,7 @@ func startStub(t *testing.T) *mojodexstub.Stub {
 	return stub
 }
 
+// writeFile writes body to a new file of the test's and returns its path.
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "tasks.yaml")
@@ -99,204 +124,604 @@ func command(t *testing.T, stub *mojodexstub.Stub, args ...string) *exec.Cmd {
 // waitFor polls cond (a real process runs on its own) for up to 15 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	waitForLogged(t, what, nil, cond)
+}
+
+// waitForLogged is waitFor that shows logs, when not nil, in the message of
+// a timeout.
+func waitForLogged(t *testing.T, what string, logs fmt.Stringer, cond func() bool) {
+	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if logs != nil {
+				t.Fatalf("timed out waiting for %s\n%s", what, logs.String())
+			}
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// SIGTERM while a call is in flight: the binary stops firing, lets the call
-// finish, records the run and exits 0.
-func TestRunSIGTERMFinishesCallInFlight(t *testing.T) {
-	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: quick-todos
-    every: 1s
-    request: {service: background, method: POST, path: /extract_todos, auth: false, result: user_task_execution_pks}
-`)
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+// call is what a task of a test's task file calls: the value of its
+// request field and, for a batch endpoint, of its paginate field.
+type call struct{ request, paginate string }
+
+// The endpoints of the stub that the tests' tasks call, as a task file
+// spells them.
+var (
+	extractTodos    = call{request: "{service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}"}
+	rescheduleTodos = call{request: "{service: background, path: /reschedule_todo, auth: false, result: todo_pks}"}
+	relaunchSteps   = call{request: "{service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}"}
+	homeChat        = call{
+		request:  "{service: backend, method: PUT, path: /home_chat}",
+		paginate: "{mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}",
+	}
+	expirePurchases = call{
+		request:  `{service: backend, path: /check_expired_purchases, query: {n_purchases: "50"}}`,
+		paginate: "{mode: drain, size: 50, size_field: n_purchases, result: purchase_pks}",
+	}
+	dailyEmails = call{
+		request:  "{service: background, path: /events_generation, body: {event_type: todo_daily_emails}}",
+		paginate: "{mode: offset, size: 50, size_field: n_events, offset_field: offset, result: user_ids}",
+	}
+)
+
+// tagged returns c (whose request has no body) sending the JSON body
+// {"task": name}, by which callsOf tells apart the calls of tasks sharing
+// an endpoint.
+func (c call) tagged(name string) call {
+	c.request = strings.TrimSuffix(c.request, "}") + ", body: {task: " + name + "}}"
+	return c
+}
+
+// taskYAML returns the entry of a task file for the task name calling c,
+// with settings ("every: 1h", "run_on_start: true"...) as lines of their
+// own before its request.
+func taskYAML(name string, c call, settings ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  - name: %s\n", name)
+	for _, s := range settings {
+		fmt.Fprintf(&b, "    %s\n", s)
+	}
+	fmt.Fprintf(&b, "    request: %s\n", c.request)
+	if c.paginate != "" {
+		fmt.Fprintf(&b, "    paginate: %s\n", c.paginate)
+	}
+	return b.String()
+}
+
+// hourlyAtStart is taskYAML for a task that fires at start, then every
+// hour, with more settings after those.
+func hourlyAtStart(name string, c call, more ...string) string {
+	return taskYAML(name, c, append([]string{"every: 1h", "run_on_start: true"}, more...)...)
+}
+
+// taskList returns the text of a task file holding entries (see taskYAML).
+func taskList(entries ...string) string {
+	return "tasks:\n" + strings.Join(entries, "")
+}
+
+// taskFile writes a task file holding entries (see taskYAML) and returns
+// its path.
+func taskFile(t *testing.T, entries ...string) string {
+	t.Helper()
+	return writeFile(t, taskList(entries...))
+}
+
+// tickTask is the entry of a task file for the task name firing every
+// second, whose calls to /extract_todos carry {"task": name}.
+func tickTask(name string) string {
+	return taskYAML(name, extractTodos.tagged(name), "every: 1s")
+}
+
+// twoTasks is a task file of an hourly task and a task firing every second.
+var twoTasks = taskList(
+	taskYAML("hourly", rescheduleTodos, "every: 1h"),
+	taskYAML("quick", extractTodos, "every: 1s"),
+)
+
+// proc is a process of the binary started by startProc. Its standard error
+// is kept in logs; it is killed, if it still runs, when the test ends.
+type proc struct {
+	cmd    *exec.Cmd
+	logs   *syncbuf.Buffer
+	exited chan struct{} // closed once the process has exited
+	err    error         // what cmd.Wait returned, once exited is closed
+}
+
+// startProc starts cmd with its standard error in the process's logs.
+func startProc(t *testing.T, cmd *exec.Cmd) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd, logs: &syncbuf.Buffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill() // once it has exited: os.ErrProcessDone
+		<-p.exited
+	})
+	return p
+}
 
-	// Let two runs happen on their 1 s slots, then make the third call slow.
-	waitFor(t, "two calls", func() bool { return len(stub.CallsTo("/extract_todos")) >= 2 })
-	stub.Inject("/extract_todos", mojodexstub.Fault{Delay: 1500 * time.Millisecond})
-	waitFor(t, "the slow call to arrive", func() bool { return len(stub.CallsTo("/extract_todos")) >= 3 })
-	sent := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+// startRun starts `run --tasks tasks` against stub, with env appended to
+// its environment (appended values win).
+func startRun(t *testing.T, stub *mojodexstub.Stub, tasks string, env ...string) *proc {
+	t.Helper()
+	cmd := command(t, stub, "run", "--tasks", tasks)
+	cmd.Env = append(cmd.Env, env...)
+	return startProc(t, cmd)
+}
+
+// signal sends sig to the process.
+func (p *proc) signal(t *testing.T, sig os.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	if err != nil {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
-	}
-	if waited := time.Since(sent); waited < time.Second {
-		t.Errorf("exited %v after SIGTERM: it did not wait for the call in flight", waited)
-	}
-	calls := stub.CallsTo("/extract_todos")
-	if len(calls) != 3 || calls[2].Status != 200 {
-		t.Errorf("calls: %d, last status %d; want 3 with the slow one answered 200", len(calls), calls[len(calls)-1].Status)
-	}
-	// Fires were one second apart on their slots.
-	if gap := calls[1].At.Sub(calls[0].At); gap < 800*time.Millisecond || gap > 1200*time.Millisecond {
-		t.Errorf("calls %v apart, want 1s", gap)
-	}
-	logs := stderr.String()
-	if n := strings.Count(logs, `"message":"run finished"`); n != 3 {
-		t.Errorf("%d runs finished in the logs, want 3:\n%s", n, logs)
-	}
-	if strings.Contains(logs, e2eSecret) {
-		t.Error("the secret appears in the logs")
 	}
 }
 
-// `once` runs every default task to the end of its pagination and prints a
-// line per task; a failing task makes the exit code 1.
-func TestOnce(t *testing.T) {
-	stub := startStub(t)
-	cmd := command(t, stub, "once")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("once: %v\n%s", err, stderr.String())
+// wait waits for the process to exit and returns what cmd.Wait returned.
+func (p *proc) wait() error {
+	<-p.exited
+	return p.err
+}
+
+// exitWithin waits up to d for the process to exit and returns what
+// cmd.Wait returned; when it still runs after d, it is killed and exited
+// is false.
+func (p *proc) exitWithin(d time.Duration) (exited bool, err error) {
+	select {
+	case <-p.exited:
+		return true, p.err
+	case <-time.After(d):
+		_ = p.cmd.Process.Kill()
+		return false, p.wait()
 	}
-	want := map[string]string{ // outcome, pages, items, status, duration, error
-		"purchases-expiration-checker":      `ok\s+2\s+60\s+200\s+\S+\s+-$`,
-		"extract-todos":                     `ok\s+1\s+3\s+200\s+\S+\s+-$`,
-		"reschedule-todos":                  `ok\s+1\s+4\s+200\s+\S+\s+-$`,
-		"send-todo-daily-emails":            `ok\s+3\s+120\s+200\s+\S+\s+-$`,
-		"check-disengaged-free-trial-users": `ok\s+2\s+75\s+200\s+\S+\s+-$`,
-		"first-home-chat-of-week":           `ok\s+3\s+110\s+200\s+\S+\s+-$`,
-		"relaunch-locked-steps":             `ok\s+1\s+2\s+200\s+\S+\s+-$`,
+}
+
+// stopWith sends sig and fails the test unless the process then exits with
+// code 0.
+func (p *proc) stopWith(t *testing.T, sig os.Signal) {
+	t.Helper()
+	p.signal(t, sig)
+	if err := p.wait(); err != nil {
+		t.Fatalf("exit after %v: %v\n%s", sig, err, p.logs.String())
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if len(lines) != len(want)+1 || !regexp.MustCompile(`^TASK\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+DURATION\s+ERROR$`).MatchString(lines[0]) {
-		t.Fatalf("%d lines, want a header and %d:\n%s", len(lines), len(want), stdout.String())
+}
+
+// terminate sends SIGTERM and expects the process to exit with code 0
+// within 15 s (it is killed after that). It reports with Errorf, so that it
+// may run in a cleanup.
+func (p *proc) terminate(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	switch exited, err := p.exitWithin(15 * time.Second); {
+	case !exited:
+		t.Errorf("the scheduler did not stop on SIGTERM")
+	case err != nil:
+		t.Errorf("scheduler exit: %v\n%s", err, p.logs.String())
 	}
-	for name, re := range want {
-		if !regexp.MustCompile(`(?m)^` + name + `\s+` + re).MatchString(stdout.String()) {
-			t.Errorf("no line for %s matching %q in:\n%s", name, re, stdout.String())
+}
+
+// waitFor is waitFor with the process's log in the message of a timeout.
+func (p *proc) waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	waitForLogged(t, what, p.logs, cond)
+}
+
+// exitCode returns the exit code that err, from a command's Run or Wait,
+// reports: 0 for nil, the code of an *exec.ExitError (-1 for a process
+// ended by a signal). Any other error means that the command did not run,
+// and fails the test.
+func exitCode(t *testing.T, err error) int {
+	t.Helper()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &exit):
+		return exit.ExitCode()
+	}
+	t.Fatalf("the command did not run: %v", err)
+	return 0
+}
+
+// output runs cmd to its end and returns what it printed on standard
+// output and on standard error, and its exit code (see exitCode).
+func output(t *testing.T, cmd *exec.Cmd) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errs strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	code = exitCode(t, cmd.Run())
+	return out.String(), errs.String(), code
+}
+
+// panicked reports whether a process's output shows a panic or a
+// goroutine dump.
+func panicked(out string) bool {
+	return strings.Contains(out, "panic") || strings.Contains(out, "goroutine ")
+}
+
+// containsAll fails the test for every one of wants that out lacks.
+func containsAll(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
 		}
 	}
-
-	stub.Inject("/reschedule_todo", mojodexstub.Fault{Status: 403, Body: `{"error":"forbidden"}`})
-	cmd = command(t, stub, "once", "reschedule-todos", "extract-todos")
-	stdout.Reset()
-	stderr.Reset()
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("once with a failing task: %v, want exit 1", err)
-	}
-	if !regexp.MustCompile(`(?m)^reschedule-todos\s+failed\s+1\s+0\s+403\s+\S+\s+.*unexpected status 403`).MatchString(stdout.String()) ||
-		!regexp.MustCompile(`(?m)^extract-todos\s+ok`).MatchString(stdout.String()) {
-		t.Errorf("output:\n%s", stdout.String())
-	}
 }
 
-// `validate` prints every task with three fire times; bad input gets a
-// clear error naming the variable or the task and field, exit code non-zero.
-func TestValidateAndBadInput(t *testing.T) {
-	stub := startStub(t)
-	cmd := command(t, stub, "validate")
-	out, err := cmd.CombinedOutput()
+// killed starts `run` on state with the task file tasks, waits for cond,
+// and kills the process with SIGKILL: no shutdown code runs. It returns
+// once the process is gone.
+func killed(t *testing.T, stub *mojodexstub.Stub, tasks, state, what string, cond func() bool) {
+	t.Helper()
+	p := startRun(t, stub, tasks, "MOJODEX_SCHEDULER_STATE="+state)
+	p.waitFor(t, what, cond)
+	p.signal(t, syscall.SIGKILL)
+	_ = p.wait()
+}
+
+// runUntil runs `run` on state (again, after killed) until finished
+// reports true of its log, then stops it with SIGTERM and expects exit
+// code 0; it returns the log.
+func runUntil(t *testing.T, stub *mojodexstub.Stub, tasks, state, what string, finished func(logs string) bool) string {
+	t.Helper()
+	p := startRun(t, stub, tasks, "MOJODEX_SCHEDULER_STATE="+state)
+	waitFor(t, what, func() bool { return finished(p.logs.String()) })
+	p.stopWith(t, syscall.SIGTERM)
+	return p.logs.String()
+}
+
+// stored is what a stopped process left in its state file for a task.
+type stored struct {
+	store.TaskState
+	Runs []task.Run // the history, oldest first
+}
+
+// storedState reads what a stopped process left in its state file for a task.
+func storedState(t *testing.T, path, taskName string) stored {
+	t.Helper()
+	st, err := store.OpenBolt(path)
 	if err != nil {
-		t.Fatalf("validate: %v\n%s", err, out)
-	}
-	if !strings.Contains(string(out), "configuration is valid: 7 tasks") ||
-		!regexp.MustCompile(`first-home-chat-of-week\s+every 1h0m0s\s+backend PUT /home_chat`).Match(out) {
-		t.Errorf("output:\n%s", out)
-	}
-
-	cases := []struct {
-		name  string
-		env   []string
-		args  []string
-		wants []string
-	}{
-		{"no backend URI", []string{"BACKGROUND_BACKEND_URI=http://b:5000", "MOJODEX_SCHEDULER_SECRET=x"}, []string{"run"}, []string{"MOJODEX_BACKEND_URI", "is required"}},
-		{"malformed URI", []string{"MOJODEX_BACKEND_URI=mojodex_backend:5000", "BACKGROUND_BACKEND_URI=http://b:5000", "MOJODEX_SCHEDULER_SECRET=x"}, []string{"validate"}, []string{"MOJODEX_BACKEND_URI", "absolute"}},
-		{"no secret", []string{"MOJODEX_BACKEND_URI=http://a:5000", "BACKGROUND_BACKEND_URI=http://b:5000"}, []string{"once"}, []string{"MOJODEX_SCHEDULER_SECRET"}},
-		{"bad log level", []string{"LOG_LEVEL=loud"}, []string{"validate"}, []string{"LOG_LEVEL", "loud"}},
-		{"bad duration variable", []string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT=soon"}, []string{"validate"}, []string{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT"}},
-		{"unknown task", nil, []string{"once", "no-such-task"}, []string{`unknown task "no-such-task"`}},
-		{"missing task file", nil, []string{"validate", "--tasks", "/nonexistent/tasks.yaml"}, []string{"/nonexistent/tasks.yaml"}},
-		{"bad task file", nil, []string{"validate", "--tasks", writeFile(t, "tasks:\n  - name: x\n    every: 5 minutes\n    request: {service: backend, path: /p}\n")}, []string{`"x"`, "invalid duration", "5 minutes"}},
-		{"duplicate and unknown field", nil, []string{"validate", "--tasks", writeFile(t, "tasks:\n  - name: a\n    every: 1m\n    colour: red\n    request: {service: backend, path: /p}\n")}, []string{"colour", "not found"}},
-		{"bad timezone", nil, []string{"validate", "--tasks", writeFile(t, "tasks:\n  - name: a\n    at: \"10:00\"\n    timezone: Mars/Olympus\n    request: {service: backend, path: /p}\n")}, []string{`task "a"`, "timezone", "Mars/Olympus"}},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			cmd := command(t, nil, tc.args...)
-			if tc.env != nil {
-				cmd.Env = append(cmd.Env, tc.env...)
-			} else {
-				cmd.Env = append(cmd.Env, "MOJODEX_BACKEND_URI="+stub.BackendURL(), "BACKGROUND_BACKEND_URI="+stub.BackgroundURL(), "MOJODEX_SCHEDULER_SECRET=x")
-			}
-			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
-				t.Fatalf("err %v, want a non-zero exit; output:\n%s", err, out)
-			}
-			if strings.Contains(string(out), "panic") || strings.Contains(string(out), "goroutine ") {
-				t.Fatalf("panicked:\n%s", out)
-			}
-			for _, w := range tc.wants {
-				if !strings.Contains(string(out), w) {
-					t.Errorf("output lacks %q:\n%s", w, out)
-				}
-			}
-		})
-	}
-}
-
-// `run --demo` serves its own stub: every default task fires at start and
-// succeeds within seconds.
-func TestRunDemo(t *testing.T) {
-	cmd := command(t, nil, "run", "--demo")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
-	waitFor(t, "seven successful runs", func() bool {
-		return strings.Count(stderr.String(), `"outcome":"ok"`) >= 7
+	defer st.Close()
+	states, err := st.Load([]string{taskName})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := st.History(taskName, store.HistorySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stored{TaskState: states[taskName], Runs: runs}
+}
+
+// keysAfter maps the Idempotency-Key of every call to path from the n-th
+// on to the offsets those calls asked for.
+func keysAfter(stub *mojodexstub.Stub, path string, n int) map[string][]any {
+	keys := map[string][]any{}
+	for _, c := range stub.CallsTo(path)[n:] {
+		keys[c.IdempotencyKey] = append(keys[c.IdempotencyKey], c.Body["offset"])
+	}
+	return keys
+}
+
+// httpGet fetches url and returns the status and the body; when nothing
+// answers within 2 s, status 0 and the error's text.
+func httpGet(url string) (int, string) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// metricValue returns the value of the sample series (a metric's name and
+// labels, as /metrics prints them: `name{a="x"}`, or a bare name) in a
+// Prometheus text exposition; ok is false when there is no such sample.
+func metricValue(body, series string) (v float64, ok bool) {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` ([0-9.e+-]+)$`).FindStringSubmatch(body)
+	if m == nil {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	return v, err == nil
+}
+
+// sumMetric sums the samples of name in a Prometheus text exposition whose
+// labels contain every one of labels (`result="won"`).
+func sumMetric(body, name string, labels ...string) float64 {
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || len(line) == len(name) {
+			continue
+		}
+		rest := line[len(name):]
+		if rest[0] != ' ' && rest[0] != '{' {
+			continue
+		}
+		ok := true
+		for _, l := range labels {
+			ok = ok && strings.Contains(rest, l)
+		}
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(f) == 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// linesWith counts the lines of logs that contain every one of parts.
+func linesWith(logs string, parts ...string) int {
+	n := 0
+	for line := range strings.Lines(logs) {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			n++
+		}
+	}
+	return n
+}
+
+// server is a `run` process with its remote endpoint.
+type server struct {
+	*proc
+	addr    string
+	stopped bool
+}
+
+// startServer runs `run --tasks tasks` against stub with the remote endpoint
+// on a free port, and waits until the endpoint listens.
+func startServer(t *testing.T, stub *mojodexstub.Stub, tasks string, env ...string) *server {
+	t.Helper()
+	return startServerWrapped(t, stub, tasks, nil, env...)
+}
+
+// startServerWrapped is startServer with the binary run by a wrapper
+// command (such as prlimit) when wrap is not empty.
+func startServerWrapped(t *testing.T, stub *mojodexstub.Stub, tasks string, wrap []string, env ...string) *server {
+	t.Helper()
+	addr := testnet.FreeAddr(t)
+	cmd := command(t, stub, "run", "--tasks", tasks)
+	if len(wrap) > 0 {
+		w := exec.Command(wrap[0], append(append(wrap[1:], cmd.Path), cmd.Args[1:]...)...)
+		w.Env = cmd.Env
+		cmd = w
+	}
+	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_REMOTE_ADDR="+addr)
+	cmd.Env = append(cmd.Env, env...)
+	s := &server{proc: startProc(t, cmd), addr: addr}
+	t.Cleanup(func() { s.stop(t) })
+	waitFor(t, "the remote endpoint to listen", func() bool {
+		return strings.Contains(s.logs.String(), `"message":"remote control endpoint listening"`)
 	})
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	return s
+}
+
+// stop sends SIGTERM and expects a clean exit and no panic in the log; a
+// second call does nothing.
+func (s *server) stop(t *testing.T) {
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.terminate(t)
+	if l := s.logs.String(); panicked(l) {
+		t.Errorf("the scheduler panicked:\n%s", l)
+	}
+}
+
+// alive fails the test unless the process is still running.
+func (s *server) alive(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the scheduler is gone: %v\n%s", err, s.logs.String())
+	}
+}
+
+// ctlResult is what a ctl process printed.
+type ctlResult struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+// ctl runs `ctl args... --addr addr` with env (and nothing else but PATH).
+func ctl(t *testing.T, addr string, env []string, args ...string) ctlResult {
+	t.Helper()
+	cmd := exec.Command(binary(t), append(append([]string{"ctl"}, args...), "--addr", addr)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	start := time.Now()
+	stdout, stderr, code := output(t, cmd)
+	return ctlResult{stdout: stdout, stderr: stderr, code: code, took: time.Since(start)}
+}
+
+// ctlOK runs ctl and fails the test unless it exits 0 with nothing on
+// stderr; it returns stdout.
+func ctlOK(t *testing.T, addr string, env []string, args ...string) string {
+	t.Helper()
+	r := ctl(t, addr, env, args...)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("ctl %v: exit %d\nstdout:\n%s\nstderr:\n%s", args, r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// ctlFails runs ctl, expects a non-zero exit and one line on stderr
+// containing every want, and returns that line.
+func ctlFails(t *testing.T, addr string, env []string, wants []string, args ...string) ctlResult {
+	t.Helper()
+	r := ctl(t, addr, env, args...)
+	if r.code == 0 {
+		t.Fatalf("ctl %v: exit 0, want an error\nstdout:\n%s", args, r.stdout)
+	}
+	if lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n"); len(lines) != 1 {
+		t.Errorf("ctl %v: %d lines on stderr, want 1:\n%s", args, len(lines), r.stderr)
+	}
+	for _, w := range wants {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("ctl %v: stderr lacks %q:\n%s", args, w, r.stderr)
+		}
+	}
+	return r
+}
+
+// jsonRun and jsonTask decode `ctl -o json` (protojson with proto names).
+type jsonRun struct {
+	Outcome    string `json:"outcome"`
+	Pages      int    `json:"pages"`
+	Items      int    `json:"items"`
+	HTTPStatus int    `json:"http_status"`
+	Error      string `json:"error"`
+	Manual     bool   `json:"manual"`
+}
+
+type jsonTask struct {
+	Name     string     `json:"name"`
+	Schedule string     `json:"schedule"`
+	State    string     `json:"state"`
+	NextFire *time.Time `json:"next_fire"`
+	LastRun  *jsonRun   `json:"last_run"`
+	Runs     []jsonRun  `json:"runs"`
+	Restarts int        `json:"restarts"`
+}
+
+// listJSON runs `ctl list -o json` and returns the tasks by name.
+func listJSON(t *testing.T, addr string, env []string) map[string]jsonTask {
+	t.Helper()
+	var reply struct {
+		Tasks []jsonTask `json:"tasks"`
+		Error any        `json:"error"`
+	}
+	out := ctlOK(t, addr, env, "list", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &reply); err != nil {
+		t.Fatalf("list -o json: %v\n%s", err, out)
+	}
+	if reply.Error != nil {
+		t.Fatalf("list -o json: error %v", reply.Error)
+	}
+	tasks := map[string]jsonTask{}
+	for _, tk := range reply.Tasks {
+		tasks[tk.Name] = tk
+	}
+	return tasks
+}
+
+// pki is a throw-away CA with certificates signed by it.
+type pki struct {
+	dir    string
+	caCert *x509.Certificate
+	caKey  *ecdsa.PrivateKey
+}
+
+// newPKI creates a CA called name, its certificate in ca.pem.
+func newPKI(t *testing.T, name string) *pki {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
-	if strings.Contains(stderr.String(), `"outcome":"failed"`) {
-		t.Errorf("a demo run failed:\n%s", stderr.String())
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &pki{dir: t.TempDir(), caCert: cert, caKey: key}
+	writePEM(t, filepath.Join(p.dir, "ca.pem"), "CERTIFICATE", der)
+	return p
+}
+
+// issue writes NAME.pem and NAME-key.pem: a certificate for 127.0.0.1 with
+// both server and client usages, since hollywood dials back with the same
+// TLS configuration it listens with.
+func (p *pki) issue(t *testing.T, name string, serial int64) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+"-key.pem")
+	writePEM(t, cert, "CERTIFICATE", der)
+	writePEM(t, key, "PRIVATE KEY", keyDER)
+	return cert, key
+}
+
+// ca returns the path of the CA's certificate.
+func (p *pki) ca() string { return filepath.Join(p.dir, "ca.pem") }
+
+// issueEnv issues a certificate (see issue) and returns the environment
+// that gives it, its key and the CA to the scheduler or to ctl.
+func (p *pki) issueEnv(t *testing.T, name string, serial int64) []string {
+	t.Helper()
+	cert, key := p.issue(t, name, serial)
+	return tlsEnv(cert, key, p.ca())
+}
+
+// tlsEnv is the environment that gives the scheduler, or ctl, the
+// certificate cert, its key and the CA for mutual TLS.
+func tlsEnv(cert, key, ca string) []string {
+	return []string{"MOJODEX_SCHEDULER_TLS_CERT=" + cert, "MOJODEX_SCHEDULER_TLS_KEY=" + key, "MOJODEX_SCHEDULER_TLS_CA=" + ca}
+}
+
+func writePEM(t *testing.T, path, kind string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer process and a reader test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -3,92 +3,32 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/anthdm/hollywood/remote"
-	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/internal/remotetest"
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
-	"google.golang.org/protobuf/proto"
-	"storj.io/drpc"
-	"storj.io/drpc/drpcconn"
 )
 
 // These tests attack the remote control endpoint of a running `run`
 // process over loopback: malformed envelopes, idle connections, dead reply
 // addresses.
 
-// rawRemote is a client of the remote service built from hollywood's
-// generated DRPC client: its frames are well-formed DRPC, whatever
-// envelope they carry.
-type rawRemote struct {
-	dc     *drpcconn.Conn
-	stream remote.DRPCRemote_ReceiveClient
-}
-
-func dialRemote(t *testing.T, addr string, cfg *tls.Config) *rawRemote {
-	t.Helper()
-	d := &net.Dialer{Timeout: 2 * time.Second}
-	var conn net.Conn
-	var err error
-	if cfg != nil {
-		conn, err = tls.DialWithDialer(d, "tcp", addr, cfg)
-	} else {
-		conn, err = d.Dial("tcp", addr)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := drpcconn.New(conn)
-	stream, err := remote.NewDRPCRemoteClient(dc).Receive(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &rawRemote{dc: dc, stream: stream}
-}
-
-// closedWithin reports whether the scheduler closed the connection within d.
-func (r *rawRemote) closedWithin(d time.Duration) bool {
-	defer r.dc.Close()
-	select {
-	case <-r.dc.Closed():
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
-
-type rawFrame []byte
-
-type rawFrameEncoding struct{}
-
-func (rawFrameEncoding) Marshal(m drpc.Message) ([]byte, error) { return m.(rawFrame), nil }
-func (rawFrameEncoding) Unmarshal([]byte, drpc.Message) error   { return fmt.Errorf("not used") }
+// supervisorTarget is the control-plane actor of a running scheduler.
+const supervisorTarget = supervisor.Kind + "/" + supervisor.ID
 
 // listRequest is a well-formed ListTasksRequest for the supervisor at addr.
 func listRequest(addr string, sender *actor.PID) *remote.Envelope {
-	data, _ := proto.Marshal(&controlv1.ListTasksRequest{})
-	env := &remote.Envelope{
-		TypeNames: []string{"mojodex.scheduler.control.v1.ListTasksRequest"},
-		Targets:   []*actor.PID{actor.NewPID(addr, supervisor.Kind+"/"+supervisor.ID)},
-		Messages:  []*remote.Message{{Data: data}},
-	}
-	if sender != nil {
-		env.Senders = []*actor.PID{sender}
-	}
-	return env
+	return remotetest.ListTasks(addr, supervisorTarget, sender)
 }
 
 // badFrames are envelopes that crash hollywood v1.0.5's own reader or
@@ -112,7 +52,7 @@ func badFrames(addr string) map[string]*remote.Envelope {
 		"a PID as message":          mut(func(e *remote.Envelope) { e.TypeNames[0] = "actor.PID" }),
 		"target: event stream":      mut(func(e *remote.Envelope) { e.Targets[0].ID = "eventstream" }),
 		"target: a stream writer":   mut(func(e *remote.Envelope) { e.Targets[0].ID = "stream/127.0.0.1:1" }),
-		"target: a task actor":      mut(func(e *remote.Envelope) { e.Targets[0].ID = supervisor.Kind + "/" + supervisor.ID + "/task/quick.1" }),
+		"target: a task actor":      mut(func(e *remote.Envelope) { e.Targets[0].ID = supervisorTarget + "/task/quick.1" }),
 		"target: another address":   mut(func(e *remote.Envelope) { e.Targets[0].Address = "127.0.0.1:1" }),
 		"sender: the scheduler":     mut(func(e *remote.Envelope) { e.Senders[0] = actor.NewPID(addr, "eventstream") }),
 		"sender: no address":        mut(func(e *remote.Envelope) { e.Senders[0].Address = "" }),
@@ -132,9 +72,9 @@ func TestRemoteBadFrames(t *testing.T) {
 	// Each bad frame, then an honest ctl list, answered.
 	var slowest time.Duration
 	for name, env := range badFrames(srv.addr) {
-		rc := dialRemote(t, srv.addr, nil)
-		_ = rc.stream.Send(env) // may fail once the scheduler has closed the connection
-		if !rc.closedWithin(2 * time.Second) {
+		rc := remotetest.Dial(t, srv.addr, nil)
+		_ = rc.Send(env) // may fail once the scheduler has closed the connection
+		if !rc.ClosedWithin(2 * time.Second) {
 			t.Errorf("%s: connection still open 2s later", name)
 		}
 		srv.alive(t)
@@ -145,19 +85,19 @@ func TestRemoteBadFrames(t *testing.T) {
 		slowest = max(slowest, r.took)
 	}
 	t.Logf("%d bad frames, each followed by a ctl list answered (the slowest in %v)", len(badFrames(srv.addr)), slowest.Round(time.Millisecond))
-	rc := dialRemote(t, srv.addr, nil)
-	_ = rc.stream.MsgSend(rawFrame{0xff, 0xff, 0xff}, rawFrameEncoding{})
-	if !rc.closedWithin(2 * time.Second) {
+	rc := remotetest.Dial(t, srv.addr, nil)
+	_ = rc.SendBytes([]byte{0xff, 0xff, 0xff})
+	if !rc.ClosedWithin(2 * time.Second) {
 		t.Error("undecodable envelope: connection still open 2s later")
 	}
 
 	const flood = 300
 	start := time.Now()
 	for i := range flood {
-		rc := dialRemote(t, srv.addr, nil)
+		rc := remotetest.Dial(t, srv.addr, nil)
 		// The scheduler may close the connection before Send returns.
-		_ = rc.stream.Send(listRequest(srv.addr, actor.NewPID("", "x")))
-		if !rc.closedWithin(2 * time.Second) {
+		_ = rc.Send(listRequest(srv.addr, actor.NewPID("", "x")))
+		if !rc.ClosedWithin(2 * time.Second) {
 			t.Fatalf("flood %d: connection still open", i)
 		}
 	}
@@ -191,10 +131,7 @@ func idleFlood(t *testing.T, mutual bool) {
 	var serverEnv, clientEnv []string
 	if mutual {
 		p := newPKI(t, "idle flood CA")
-		serverCert, serverKey := p.issue(t, "scheduler", 2)
-		clientCert, clientKey := p.issue(t, "operator", 3)
-		serverEnv = []string{"MOJODEX_SCHEDULER_TLS_CERT=" + serverCert, "MOJODEX_SCHEDULER_TLS_KEY=" + serverKey, "MOJODEX_SCHEDULER_TLS_CA=" + p.ca()}
-		clientEnv = []string{"MOJODEX_SCHEDULER_TLS_CERT=" + clientCert, "MOJODEX_SCHEDULER_TLS_KEY=" + clientKey, "MOJODEX_SCHEDULER_TLS_CA=" + p.ca()}
+		serverEnv, clientEnv = p.issueEnv(t, "scheduler", 2), p.issueEnv(t, "operator", 3)
 	}
 	var wrap []string
 	if p, err := exec.LookPath("prlimit"); err == nil {
@@ -202,7 +139,7 @@ func idleFlood(t *testing.T, mutual bool) {
 	} else {
 		t.Log("prlimit not found: the scheduler runs with the test's descriptor limit")
 	}
-	httpAddr := freeAddr(t)
+	httpAddr := testnet.FreeAddr(t)
 	srv := startServerWrapped(t, stub, writeFile(t, twoTasks), wrap, append(serverEnv, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr)...)
 	pid := srv.cmd.Process.Pid
 	if wrap != nil {
@@ -296,11 +233,9 @@ func TestRemoteDeadReplyAddresses(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
 	p := newPKI(t, "dead replies CA")
-	serverCert, serverKey := p.issue(t, "scheduler", 2)
+	srv := startServer(t, stub, writeFile(t, twoTasks), p.issueEnv(t, "scheduler", 2)...)
 	clientCert, clientKey := p.issue(t, "operator", 3)
-	srv := startServer(t, stub, writeFile(t, twoTasks),
-		"MOJODEX_SCHEDULER_TLS_CERT="+serverCert, "MOJODEX_SCHEDULER_TLS_KEY="+serverKey, "MOJODEX_SCHEDULER_TLS_CA="+p.ca())
-	clientEnv := []string{"MOJODEX_SCHEDULER_TLS_CERT=" + clientCert, "MOJODEX_SCHEDULER_TLS_KEY=" + clientKey, "MOJODEX_SCHEDULER_TLS_CA=" + p.ca()}
+	clientEnv := tlsEnv(clientCert, clientKey, p.ca())
 	cfg, err := mutualTLS(tlsFiles{cert: clientCert, key: clientKey, ca: p.ca(), certName: "cert", keyName: "key", caName: "ca"})
 	if err != nil {
 		t.Fatal(err)
@@ -308,14 +243,13 @@ func TestRemoteDeadReplyAddresses(t *testing.T) {
 
 	var dead []string
 	for range 20 {
-		dead = append(dead, freeAddr(t))
+		dead = append(dead, testnet.FreeAddr(t))
 	}
-	blackhole := fullBacklog(t)
-	dead = append(dead, silentListener(t), blackhole)
-	rc := dialRemote(t, srv.addr, cfg)
-	defer rc.dc.Close()
+	blackhole := testnet.FullBacklog(t)
+	dead = append(dead, testnet.MuteListener(t), blackhole)
+	rc := remotetest.Dial(t, srv.addr, cfg)
 	for _, d := range dead {
-		if err := rc.stream.Send(listRequest(srv.addr, actor.NewPID(d, "response/1"))); err != nil {
+		if err := rc.Send(listRequest(srv.addr, actor.NewPID(d, "response/1"))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -340,70 +274,6 @@ func TestRemoteDeadReplyAddresses(t *testing.T) {
 	srv.alive(t)
 }
 
-// silentListener accepts TCP connections and never reads or writes.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-// fullBacklog returns a loopback address whose listener never accepts and
-// whose accept queue is full, so the kernel drops further connection
-// attempts: a dial there hangs until its timeout, like a firewalled host.
-func fullBacklog(t *testing.T) string {
-	t.Helper()
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Close(fd) })
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Listen(fd, 0); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := syscall.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err != nil {
-			return addr // the queue is full: this attempt was dropped
-		}
-		t.Cleanup(func() { c.Close() })
-		if i > 16 {
-			t.Skip("the kernel keeps accepting into a full backlog")
-		}
-	}
-}
-
 // 500 control requests without a sender (nobody to answer) cost one
 // warning line per 10 s, with the count, not a line each; an honest ctl
 // list is still answered.
@@ -412,11 +282,10 @@ func TestRemoteRequestsWithoutSender(t *testing.T) {
 	stub := startStub(t)
 	srv := startServer(t, stub, writeFile(t, twoTasks))
 	const n = 500
-	rc := dialRemote(t, srv.addr, nil)
-	defer rc.dc.Close()
+	rc := remotetest.Dial(t, srv.addr, nil)
 	start := time.Now()
 	for i := range n {
-		if err := rc.stream.Send(listRequest(srv.addr, nil)); err != nil {
+		if err := rc.Send(listRequest(srv.addr, nil)); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 	}

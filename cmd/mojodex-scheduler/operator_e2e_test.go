@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 )
 
@@ -65,18 +65,12 @@ func eventsWith(evs []map[string]any, msg string) []map[string]any {
 func TestOperatorStartupLog(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: hourly-todos
-    every: 1h
-    run_on_start: true
-    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
-  - name: locked-steps
-    every: 1h
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-`)
+	tasks := taskFile(t,
+		hourlyAtStart("hourly-todos", extractTodos),
+		taskYAML("locked-steps", relaunchSteps, "every: 1h"),
+	)
 	state := filepath.Join(t.TempDir(), "not", "yet", "state.db")
-	httpAddr := freeAddr(t)
+	httpAddr := testnet.FreeAddr(t)
 	srv := startServer(t, stub, tasks,
 		"MOJODEX_SCHEDULER_STATE="+state, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr, "MOJODEX_SCHEDULER_RAT=5",
 		"MOJODEX_SCHEDULER_UI_TOKEN="+uiToken, "MOJODEX_SCHEDULER_UI_AUTH=all")
@@ -141,8 +135,7 @@ tasks:
 	second := command(t, stub, "run", "--tasks", tasks)
 	second.Env = append(second.Env, "MOJODEX_SCHEDULER_STATE="+state)
 	out, err := second.CombinedOutput()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+	if exitCode(t, err) != 1 ||
 		!strings.Contains(string(out), "mojodex-scheduler: MOJODEX_SCHEDULER_STATE: ") || !strings.Contains(string(out), state) {
 		t.Errorf("a second run on the same state file: %v\n%s", err, out)
 	}
@@ -202,6 +195,7 @@ tasks:
 	}
 }
 
+// asString returns v when it is a string, else "".
 func asString(v any) string {
 	s, _ := v.(string)
 	return s
@@ -212,27 +206,18 @@ func asString(v any) string {
 func TestOperatorValidateAgreesWithCtl(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: nightly
-    at: "03:00"
-    timezone: Europe/Paris
-    jitter: 20m
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-`)
+	tasks := taskFile(t, taskYAML("nightly", relaunchSteps, `at: "03:00"`, "timezone: Europe/Paris", "jitter: 20m"))
 	cmd := command(t, stub, "validate", "--tasks", tasks)
 	cmd.Env = append(cmd.Env, "TZ=UTC", "MOJODEX_SCHEDULER_TAKS=x")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("validate: %v\n%s%s", err, stdout.String(), stderr.String())
+	out, stderr, code := output(t, cmd)
+	if code != 0 {
+		t.Fatalf("validate: exit %d\n%s%s", code, out, stderr)
 	}
-	out := stdout.String()
-	if strings.Contains(out+stderr.String(), e2eSecret) {
+	if strings.Contains(out+stderr, e2eSecret) {
 		t.Error("validate printed the secret")
 	}
-	if !strings.Contains(stderr.String(), "warning: MOJODEX_SCHEDULER_TAKS is not a known setting (did you mean MOJODEX_SCHEDULER_TASKS?)") {
-		t.Errorf("stderr lacks the warning:\n%s", stderr.String())
+	if !strings.Contains(stderr, "warning: MOJODEX_SCHEDULER_TAKS is not a known setting (did you mean MOJODEX_SCHEDULER_TASKS?)") {
+		t.Errorf("stderr lacks the warning:\n%s", stderr)
 	}
 	for _, re := range []string{
 		`(?m)^tasks\s+` + regexp.QuoteMeta(tasks) + `$`, `(?m)^backend_uri\s+` + regexp.QuoteMeta(stub.BackendURL()) + `$`,
@@ -278,12 +263,7 @@ tasks:
 func TestOperatorPauseRunningTask(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: slow
-    every: 1h
-    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
-`)
+	tasks := taskFile(t, taskYAML("slow", extractTodos, "every: 1h"))
 	srv := startServer(t, stub, tasks)
 	stub.Inject("/extract_todos", mojodexstub.Fault{Delay: 1500 * time.Millisecond})
 	if out := ctlOK(t, srv.addr, nil, "trigger", "slow"); out != "started slow\n" {
@@ -321,34 +301,29 @@ func TestOperatorOnce(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state.db")
 	cmd := command(t, nil, "once", "--demo", "extract-todos")
 	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("once --demo: %v\n%s", err, stderr.String())
+	stdout, stderr, code := output(t, cmd)
+	if code != 0 {
+		t.Fatalf("once --demo: exit %d\n%s", code, stderr)
 	}
-	if !regexp.MustCompile(`^TASK\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+DURATION\s+ERROR\nextract-todos\s+ok\s+1\s+3\s+200\s+\S+\s+-\n$`).MatchString(stdout.String()) {
-		t.Errorf("once --demo:\n%s", stdout.String())
+	if !regexp.MustCompile(`^TASK\s+OUTCOME\s+PAGES\s+ITEMS\s+STATUS\s+DURATION\s+ERROR\nextract-todos\s+ok\s+1\s+3\s+200\s+\S+\s+-\n$`).MatchString(stdout) {
+		t.Errorf("once --demo:\n%s", stdout)
 	}
 
 	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("once touched the state file: %v", err)
 	}
 
-	closed := "http://" + freeAddr(t)
+	closed := "http://" + testnet.FreeAddr(t)
 	cmd = command(t, nil, "once", "extract-todos")
 	cmd.Env = append(cmd.Env, "MOJODEX_BACKEND_URI="+closed, "BACKGROUND_BACKEND_URI="+closed, "MOJODEX_SCHEDULER_MAX_ATTEMPTS=1")
-	stdout.Reset()
-	stderr.Reset()
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("once against a closed port: %v, want exit 1\n%s", err, stderr.String())
+	stdout, stderr, code = output(t, cmd)
+	if code != 1 {
+		t.Fatalf("once against a closed port: exit %d, want 1\n%s", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^extract-todos\s+failed\s+\d+\s+0\s+-\s+\S+\s+.*connection refused`).MatchString(stdout.String()) {
-		t.Errorf("once against a closed port:\n%s", stdout.String())
+	if !regexp.MustCompile(`(?m)^extract-todos\s+failed\s+\d+\s+0\s+-\s+\S+\s+.*connection refused`).MatchString(stdout) {
+		t.Errorf("once against a closed port:\n%s", stdout)
 	}
-	fin := eventsWith(logEvents(t, stderr.String()), "run finished")
+	fin := eventsWith(logEvents(t, stderr), "run finished")
 	if len(fin) != 1 || fin[0]["level"] != "error" || !strings.Contains(asString(fin[0]["error"]), "connection refused") {
 		t.Errorf("a failed run is logged at error with its reason: %v", fin)
 	}
@@ -361,7 +336,7 @@ func TestOperatorCtlExitCodes(t *testing.T) {
 	if _, stderr, code, _ := runCtl("list", "--addr", "nonsense"); code != 2 || !strings.Contains(stderr, "not host:port") {
 		t.Errorf("--addr nonsense: exit %d, %q", code, stderr)
 	}
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	if _, stderr, code, _ := runCtl("list", "--addr", addr, "--timeout", "2s"); code != 3 || !strings.Contains(stderr, "cannot connect to "+addr) {
 		t.Errorf("nothing listening: exit %d, %q", code, stderr)
 	}
@@ -370,26 +345,16 @@ func TestOperatorCtlExitCodes(t *testing.T) {
 // run --demo needs no setting, opens with no warning and says what to try.
 func TestOperatorDemoStartsQuietly(t *testing.T) {
 	t.Parallel()
-	httpAddr, remoteAddr := freeAddr(t), freeAddr(t)
+	httpAddr, remoteAddr := testnet.FreeAddr(t), testnet.FreeAddr(t)
 	state := filepath.Join(t.TempDir(), "state.db")
 	cmd := command(t, nil, "run", "--demo")
 	// LOG_FORMAT empty is auto: JSON, since standard error is not a terminal.
 	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+httpAddr, "MOJODEX_SCHEDULER_REMOTE_ADDR="+remoteAddr,
 		"MOJODEX_SCHEDULER_STATE="+state, "LOG_FORMAT=")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	waitFor(t, "the demo to run", func() bool { return strings.Contains(stderr.String(), "running against the demo stub") })
-	if err := cmd.Process.Signal(os.Interrupt); err != nil { // Ctrl-C
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v\n%s", err, stderr.String())
-	}
-	for _, ev := range logEvents(t, stderr.String()) {
+	p := startProc(t, cmd)
+	waitFor(t, "the demo to run", func() bool { return strings.Contains(p.logs.String(), "running against the demo stub") })
+	p.stopWith(t, os.Interrupt) // Ctrl-C
+	for _, ev := range logEvents(t, p.logs.String()) {
 		msg := asString(ev["message"])
 		if ev["level"] == "warn" || ev["level"] == "error" {
 			t.Errorf("the demo logged a %s: %s", ev["level"], msg)
@@ -453,9 +418,8 @@ func TestOperatorErrorMessages(t *testing.T) {
 			cmd := command(t, stub, tc.args...)
 			cmd.Env = append(cmd.Env, tc.env...)
 			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-				t.Fatalf("%v, want exit 1:\n%s", err, out)
+			if code := exitCode(t, err); code != 1 {
+				t.Fatalf("exit %d, want 1:\n%s", code, out)
 			}
 			text := string(out)
 			last := -1
@@ -485,19 +449,10 @@ func TestOperatorErrorMessages(t *testing.T) {
 // closed gate skips the fires of its tasks, which ctl lists as gated.
 func TestOperatorTroubleshooting(t *testing.T) {
 	t.Parallel()
-	tasks := writeFile(t, `
-tasks:
-  - name: emails
-    every: 1h
-    run_on_start: true
-    enabled_if: email
-    request: {service: background, path: /events_generation, body: {event_type: todo_daily_emails}}
-    paginate: {mode: offset, size: 50, size_field: n_events, offset_field: offset, result: user_ids}
-  - name: locked-steps
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-`)
+	tasks := taskFile(t,
+		hourlyAtStart("emails", dailyEmails, "enabled_if: email"),
+		hourlyAtStart("locked-steps", relaunchSteps),
+	)
 	for _, tc := range []struct {
 		name        string
 		email       bool
@@ -567,8 +522,7 @@ func TestOperatorAddressInUse(t *testing.T) {
 		<-done
 		t.Fatalf("run kept running on a port in use:\n%s", out)
 	}
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 ||
+	if exitCode(t, err) != 1 ||
 		!strings.Contains(string(out), "mojodex-scheduler: MOJODEX_SCHEDULER_HTTP_ADDR: ") || !strings.Contains(string(out), "address already in use") {
 		t.Errorf("run on a port in use: %v\n%s", err, out)
 	}

@@ -3,15 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 )
 
 // smallDisk mounts a tmpfs of size bytes and returns its directory. It
@@ -73,40 +72,23 @@ func TestReadinessFollowsAFullDisk(t *testing.T) {
 	t.Parallel()
 	disk := smallDisk(t, 1<<20)
 	stub := startStub(t)
-	var b strings.Builder
-	b.WriteString("tasks:\n")
+	var entries []string
 	for i := range 20 {
-		fmt.Fprintf(&b, "  - name: todos-%02d\n    every: 1s\n    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}\n", i)
+		entries = append(entries, taskYAML(fmt.Sprintf("todos-%02d", i), extractTodos, "every: 1s"))
 	}
-	tasks := writeFile(t, b.String())
-	addr := freeAddr(t)
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+filepath.Join(disk, "state.db"), "MOJODEX_SCHEDULER_HTTP_ADDR="+addr,
-		"MOJODEX_SCHEDULER_RATE=1000", "MOJODEX_SCHEDULER_BURST=100", "MOJODEX_SCHEDULER_MAX_IN_FLIGHT=32")
+	tasks := taskFile(t, entries...)
+	addr := testnet.FreeAddr(t)
 	start := time.Now()
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	client := &http.Client{Timeout: 2 * time.Second}
-	get := func(path string) (int, string) {
-		resp, err := client.Get("http://" + addr + path)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
-	ready := regexp.MustCompile(`(?m)^mojodex_scheduler_ready ([01])$`)
-	gauge := func() string {
+	p := startRun(t, stub, tasks, "MOJODEX_SCHEDULER_STATE="+filepath.Join(disk, "state.db"), "MOJODEX_SCHEDULER_HTTP_ADDR="+addr,
+		"MOJODEX_SCHEDULER_RATE=1000", "MOJODEX_SCHEDULER_BURST=100", "MOJODEX_SCHEDULER_MAX_IN_FLIGHT=32")
+	get := func(path string) (int, string) { return httpGet("http://" + addr + path) }
+	// gauge is the value of mojodex_scheduler_ready, -1 when /metrics lacks it.
+	gauge := func() float64 {
 		_, body := get("/metrics")
-		if m := ready.FindStringSubmatch(body); m != nil {
-			return m[1]
+		if v, ok := metricValue(body, "mojodex_scheduler_ready"); ok {
+			return v
 		}
-		return "?"
+		return -1
 	}
 	waitFor(t, "readiness", func() bool { code, _ := get("/readyz"); return code == 200 })
 	waitFor(t, "a first call", func() bool { return len(stub.CallsTo("/extract_todos")) >= 20 })
@@ -124,9 +106,9 @@ func TestReadinessFollowsAFullDisk(t *testing.T) {
 	if !strings.Contains(body, "store") {
 		t.Errorf("/readyz does not name the store: %q", body)
 	}
-	waitFor(t, "mojodex_scheduler_ready 0", func() bool { return gauge() == "0" })
-	if !strings.Contains(logs.String(), "no space left on device") {
-		t.Errorf("the log does not say the disk is full:\n%s", logs.String())
+	waitFor(t, "mojodex_scheduler_ready 0", func() bool { return gauge() == 0 })
+	if !strings.Contains(p.logs.String(), "no space left on device") {
+		t.Errorf("the log does not say the disk is full:\n%s", p.logs.String())
 	}
 
 	if err := os.Remove(filler); err != nil {
@@ -135,16 +117,11 @@ func TestReadinessFollowsAFullDisk(t *testing.T) {
 	freed := time.Now()
 	waitFor(t, "/readyz 200 again", func() bool { code, _ := get("/readyz"); return code == 200 })
 	t.Logf("/readyz 200 %v after space was freed", time.Since(freed).Round(time.Millisecond))
-	waitFor(t, "mojodex_scheduler_ready 1", func() bool { return gauge() == "1" })
+	waitFor(t, "mojodex_scheduler_ready 1", func() bool { return gauge() == 1 })
 	calls := len(stub.CallsTo("/extract_todos"))
 	waitFor(t, "the tasks to fire again", func() bool { return len(stub.CallsTo("/extract_todos")) >= calls+20 })
 	t.Logf("fired again %v after space was freed", time.Since(freed).Round(time.Millisecond))
 	term := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit: %v", err)
-	}
+	p.stopWith(t, syscall.SIGTERM)
 	t.Logf("exited %v after SIGTERM", time.Since(term).Round(time.Millisecond))
 }

@@ -4,12 +4,10 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -29,74 +27,6 @@ import (
 // docs/reliability.md): each one was seen to fail against the behaviour it
 // guards against.
 
-// killed starts `run` on state with the task file tasks, waits for cond,
-// and kills the process with SIGKILL: no shutdown code runs.
-func killed(t *testing.T, stub *mojodexstub.Stub, tasks, state, what string, cond func() bool) {
-	t.Helper()
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s\n%s", what, logs.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// runUntil runs `run` on state (again, after killed) until finished
-// reports true, then stops it with SIGTERM and expects exit code 0; it
-// returns the logs.
-func runUntil(t *testing.T, stub *mojodexstub.Stub, tasks, state string, finished func(logs string) bool) string {
-	t.Helper()
-	cmd := command(t, stub, "run", "--tasks", tasks)
-	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
-	var logs syncBuffer
-	cmd.Stderr = &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	waitFor(t, "the runs to be recorded", func() bool { return finished(logs.String()) })
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-	}
-	return logs.String()
-}
-
-// keysAfter maps the Idempotency-Key of every call to path from the n-th
-// on to the offsets those calls asked for.
-func keysAfter(stub *mojodexstub.Stub, path string, n int) map[string][]any {
-	keys := map[string][]any{}
-	for _, c := range stub.CallsTo(path)[n:] {
-		keys[c.IdempotencyKey] = append(keys[c.IdempotencyKey], c.Body["offset"])
-	}
-	return keys
-}
-
-// linesWith counts the lines of logs that contain every one of parts.
-func linesWith(logs string, parts ...string) int {
-	n := 0
-	for line := range strings.Lines(logs) {
-		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
-			n++
-		}
-	}
-	return n
-}
-
 // Fault: SIGKILL while the FIRST call of two runs is in flight, one task
 // without pagination and one offset-paginated, then a restart on the same
 // state file. Asserted: the state file holds both claimed slots as runs in
@@ -107,18 +37,10 @@ func TestKill9FirstCallInFlightResumes(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
 	file := func(runOnStart string) string {
-		return `
-tasks:
-  - name: relaunch
-    every: 1h
-    run_on_start: ` + runOnStart + `
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-  - name: home-chat
-    every: 1h
-    run_on_start: ` + runOnStart + `
-    request: {service: backend, method: PUT, path: /home_chat}
-    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
-`
+		return taskList(
+			taskYAML("relaunch", relaunchSteps, "every: 1h", "run_on_start: "+runOnStart),
+			taskYAML("home-chat", homeChat, "every: 1h", "run_on_start: "+runOnStart),
+		)
 	}
 	const plain, paged = "/relaunch_locked_workflow_step_executions", "/home_chat"
 	state := filepath.Join(t.TempDir(), "state.db")
@@ -143,7 +65,7 @@ tasks:
 	}
 
 	// The restart does not fire at start: only the resumed runs call.
-	logs := runUntil(t, stub, writeFile(t, file("false")), state, func(logs string) bool {
+	logs := runUntil(t, stub, writeFile(t, file("false")), state, "the resumed runs to finish", func(logs string) bool {
 		return strings.Count(logs, `"message":"run finished"`) == 2
 	})
 	if n := strings.Count(logs, "resuming a run left in progress by the previous process"); n != 2 {
@@ -185,15 +107,7 @@ tasks:
 func TestKill9OverlapAllowResumesEveryRun(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: home-chat
-    every: 1s
-    run_on_start: true
-    overlap: allow
-    request: {service: backend, method: PUT, path: /home_chat}
-    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
-`)
+	tasks := taskFile(t, taskYAML("home-chat", homeChat, "every: 1s", "run_on_start: true", "overlap: allow"))
 	const path = "/home_chat"
 	state := filepath.Join(t.TempDir(), "state.db")
 	// Runs one second apart: A's page 1, A's page 2 (hangs), B's page 1,
@@ -225,7 +139,7 @@ tasks:
 	isResumed := func(r task.Run) bool {
 		return slices.ContainsFunc(slots, r.Slot.Equal)
 	}
-	runUntil(t, stub, tasks, state, func(logs string) bool {
+	runUntil(t, stub, tasks, state, "the resumed runs to finish", func(logs string) bool {
 		return linesWith(logs, `"message":"run finished"`, `"resumed":true`) == 3
 	})
 	got := keysAfter(stub, path, 5)
@@ -276,22 +190,14 @@ func TestRedirectIsAFailedRun(t *testing.T) {
 		fmt.Fprint(w, `{"user_workflow_step_executions_pk": [], "user_ids": []}`)
 	}))
 	defer other.Close()
-	tasks := writeFile(t, `
-tasks:
-  - name: relaunch
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-  - name: home-chat
-    every: 1h
-    run_on_start: true
-    request: {service: backend, method: PUT, path: /home_chat}
-    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
-`)
+	tasks := taskFile(t,
+		hourlyAtStart("relaunch", relaunchSteps),
+		hourlyAtStart("home-chat", homeChat),
+	)
 	stub.Inject("/relaunch_locked_workflow_step_executions", mojodexstub.Fault{Status: http.StatusFound, Location: other.URL + "/steal", Body: "{}"})
 	stub.Inject("/home_chat", mojodexstub.Fault{Status: http.StatusTemporaryRedirect, Location: other.URL + "/steal-too", Body: "{}"})
 	state := filepath.Join(t.TempDir(), "state.db")
-	runUntil(t, stub, tasks, state, func(logs string) bool {
+	runUntil(t, stub, tasks, state, "both runs to finish", func(logs string) bool {
 		return strings.Count(logs, `"message":"run finished"`) == 2
 	})
 	if n := elsewhere.Load(); n != 0 {
@@ -346,15 +252,11 @@ func hostileReplies(t *testing.T, stub *mojodexstub.Stub, tasks string, names []
 	}
 	out.list = ctlOK(t, srv.addr, nil, "list")
 
-	once := command(t, stub, "once", "--tasks", tasks)
-	var stdout, stderr syncBuffer
-	once.Stdout, once.Stderr = &stdout, &stderr
-	err := once.Run()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
-		t.Fatalf("once: %v, want exit 1 (failed runs)\n%s\n%s", err, stdout.String(), stderr.String())
+	var code int
+	out.onceOut, out.onceErr, code = output(t, command(t, stub, "once", "--tasks", tasks))
+	if code != 1 {
+		t.Fatalf("once: exit %d, want 1 (failed runs)\n%s\n%s", code, out.onceOut, out.onceErr)
 	}
-	out.onceOut, out.onceErr = stdout.String(), stderr.String()
 
 	srv.stop(t)
 	out.logs = srv.logs.String()
@@ -375,33 +277,13 @@ func hostileReplies(t *testing.T, stub *mojodexstub.Stub, tasks string, names []
 func TestEchoedSecretShownNowhere(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: relaunch
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-  - name: todos
-    every: 1h
-    run_on_start: true
-    request: {service: background, path: /reschedule_todo, auth: false, result: todo_pks}
-  - name: purchases
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /check_expired_purchases, query: {n_purchases: "50"}}
-    paginate: {mode: drain, size: 50, size_field: n_purchases, result: purchase_pks}
-  - name: home-chat
-    every: 1h
-    run_on_start: true
-    request: {service: backend, method: PUT, path: /home_chat}
-    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
-  - name: daily-emails
-    every: 1h
-    run_on_start: true
-    enabled_if: email
-    request: {service: background, path: /events_generation, body: {event_type: todo_daily_emails}}
-    paginate: {mode: offset, size: 50, size_field: n_events, offset_field: offset, result: user_ids}
-`)
+	tasks := taskFile(t,
+		hourlyAtStart("relaunch", relaunchSteps),
+		hourlyAtStart("todos", rescheduleTodos),
+		hourlyAtStart("purchases", expirePurchases),
+		hourlyAtStart("home-chat", homeChat),
+		hourlyAtStart("daily-emails", dailyEmails, "enabled_if: email"),
+	)
 	names := []string{"relaunch", "todos", "purchases", "home-chat", "daily-emails"}
 	for range 2 { // the serving process, then once
 		stub.Inject("/relaunch_locked_workflow_step_executions", mojodexstub.Fault{Body: "Authorization: " + e2eSecret + " is not JSON"})
@@ -471,17 +353,10 @@ func terminalSafe(s string) error {
 func TestControlCharactersEscaped(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
-	tasks := writeFile(t, `
-tasks:
-  - name: todos
-    every: 1h
-    run_on_start: true
-    request: {service: background, path: /reschedule_todo, auth: false, result: todo_pks}
-  - name: relaunch
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-`)
+	tasks := taskFile(t,
+		hourlyAtStart("todos", rescheduleTodos),
+		hourlyAtStart("relaunch", relaunchSteps),
+	)
 	const hostile = "boom\n{\"level\":\"error\",\"message\":\"forged\"}\n\x1b[2J\x1b[31mred\r\a\x7f\u009b31m\u2028end"
 	for range 3 { // the serving process, once, once with a console log
 		stub.Inject("/reschedule_todo", mojodexstub.Fault{Status: 500, Body: hostile})
@@ -494,15 +369,13 @@ tasks:
 	// colours are the only escape sequences it writes.
 	once := command(t, stub, "once", "--tasks", tasks)
 	once.Env = append(once.Env, "LOG_FORMAT=console")
-	var console syncBuffer
-	once.Stderr = &console
-	_ = once.Run() // exit 1: the runs failed
+	_, console, _ := output(t, once) // exit 1: the runs failed
 	colours := regexp.MustCompile(`\x1b\[[0-9;]*m`)
-	if !strings.Contains(console.String(), `forged`) {
-		t.Errorf("the console log does not show the reply:\n%s", console.String())
+	if !strings.Contains(console, `forged`) {
+		t.Errorf("the console log does not show the reply:\n%s", console)
 	}
 
-	human := map[string]string{"ctl list": out.list, "once": out.onceOut, "once's console log": colours.ReplaceAllString(console.String(), "")}
+	human := map[string]string{"ctl list": out.list, "once": out.onceOut, "once's console log": colours.ReplaceAllString(console, "")}
 	for _, name := range names {
 		human["ctl show "+name] = out.show[name]
 		human["ctl show "+name+" -o json"] = out.showJSON[name]
@@ -591,27 +464,14 @@ func TestHostileReloadThenSIGTERM(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			stub := startStub(t)
-			tasks := writeFile(t, `
-tasks:
-  - name: todos
-    every: 1s
-    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks}
-`)
-			cmd := command(t, stub, "run", "--tasks", tasks)
-			var logs syncBuffer
-			cmd.Stderr = &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = cmd.Process.Kill() }()
+			tasks := taskFile(t, taskYAML("todos", extractTodos, "every: 1s"))
+			p := startRun(t, stub, tasks)
 			waitFor(t, "a first call", func() bool { return len(stub.CallsTo("/extract_todos")) >= 1 })
 			tc.replace(t, tasks)
 			hup := time.Now()
-			if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-				t.Fatal(err)
-			}
+			p.signal(t, syscall.SIGHUP)
 			if tc.refusal != "" {
-				waitFor(t, "the refusal", func() bool { return linesWith(logs.String(), "reload refused", tc.refusal, tasks) == 1 })
+				waitFor(t, "the refusal", func() bool { return linesWith(p.logs.String(), "reload refused", tc.refusal, tasks) == 1 })
 				took := time.Since(hup)
 				t.Logf("refused %v after SIGHUP", took.Round(time.Millisecond))
 				if took > 2*time.Second {
@@ -623,18 +483,12 @@ tasks:
 				time.Sleep(200 * time.Millisecond) // the reload is blocked opening the pipe
 			}
 			term := time.Now()
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("exit after SIGTERM: %v\n%s", err, logs.String())
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatalf("still running 5s after SIGTERM\n%s", logs.String())
+			p.signal(t, syscall.SIGTERM)
+			switch exited, err := p.exitWithin(5 * time.Second); {
+			case !exited:
+				t.Fatalf("still running 5s after SIGTERM\n%s", p.logs.String())
+			case err != nil:
+				t.Fatalf("exit after SIGTERM: %v\n%s", err, p.logs.String())
 			}
 			took := time.Since(term)
 			t.Logf("exited 0 %v after SIGTERM", took.Round(time.Millisecond))
@@ -654,39 +508,21 @@ func TestSIGINTAndSIGTERMAlike(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			stub := startStub(t)
-			tasks := writeFile(t, `
-tasks:
-  - name: relaunch
-    every: 1h
-    run_on_start: true
-    request: {service: backend, path: /relaunch_locked_workflow_step_executions, result: user_workflow_step_executions_pk}
-`)
+			tasks := taskFile(t, hourlyAtStart("relaunch", relaunchSteps))
 			const path, delay = "/relaunch_locked_workflow_step_executions", time.Second
 			stub.Inject(path, mojodexstub.Fault{Delay: delay})
 			state := filepath.Join(t.TempDir(), "state.db")
-			cmd := command(t, stub, "run", "--tasks", tasks)
-			cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_STATE="+state)
-			var logs syncBuffer
-			cmd.Stderr = &logs
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() { _ = cmd.Process.Kill() }()
+			p := startRun(t, stub, tasks, "MOJODEX_SCHEDULER_STATE="+state)
 			waitFor(t, "the call in flight", func() bool { return len(stub.CallsTo(path)) == 1 })
 			arrived := stub.CallsTo(path)[0].At
-			if err := cmd.Process.Signal(sig); err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("exit after %v: %v\n%s", sig, err, logs.String())
-			}
+			p.stopWith(t, sig)
 			if waited := time.Since(arrived); waited < delay {
 				t.Errorf("exited %v after the call arrived: it did not wait for the answer", waited)
 			}
 			if c := stub.CallsTo(path); len(c) != 1 || c[0].Status != 200 {
 				t.Errorf("calls %+v, want one answered 200", c)
 			}
-			if n := linesWith(logs.String(), "shutting down", `"signal":"`+sig.String()+`"`); n != 1 {
+			if n := linesWith(p.logs.String(), "shutting down", `"signal":"`+sig.String()+`"`); n != 1 {
 				t.Errorf("%d shutdown lines naming %v in the log", n, sig)
 			}
 			ts := storedState(t, state, "relaunch")

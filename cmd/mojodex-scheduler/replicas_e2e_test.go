@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -20,6 +18,8 @@ import (
 
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/internal/pgtest"
+	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 )
 
@@ -41,7 +41,7 @@ type pgReplica struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	exited chan struct{}
 	file   *os.File
 }
@@ -51,7 +51,7 @@ type pgReplica struct {
 // appended (and wins).
 func newReplica(t *testing.T, stub *mojodexstub.Stub, tasks, dsn, name string, env ...string) *pgReplica {
 	t.Helper()
-	r := &pgReplica{t: t, name: name, remote: freeAddr(t), http: freeAddr(t),
+	r := &pgReplica{t: t, name: name, remote: testnet.FreeAddr(t), http: testnet.FreeAddr(t),
 		logPath: filepath.Join(t.TempDir(), name+".log")}
 	cmd := command(t, stub, "run", "--tasks", tasks)
 	cmd.Env = append(cmd.Env, "LOG_LEVEL=info", "MOJODEX_SCHEDULER_STATE="+dsn, "MOJODEX_SCHEDULER_REPLICA="+name,
@@ -86,7 +86,7 @@ func (r *pgReplica) launch() {
 	}
 	cmd := exec.Command(r.base.Path, r.base.Args[1:]...)
 	cmd.Env = r.base.Env
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cmd.Stderr = io.MultiWriter(r.file, logs)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
@@ -105,6 +105,18 @@ func (r *pgReplica) exitedLocked() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// startTogether launches replicas at once (the first to open the database
+// migrates its schema, the others wait for it), then waits until every one
+// runs.
+func startTogether(replicas ...*pgReplica) {
+	for _, r := range replicas {
+		r.launch()
+	}
+	for _, r := range replicas {
+		r.waitRunning()
 	}
 }
 
@@ -208,69 +220,24 @@ func (r *pgReplica) cleanup() {
 	}
 	if file != nil {
 		_ = file.Close()
-		if l := r.allLogs(); strings.Contains(l, "panic") || strings.Contains(l, "goroutine ") {
+		if l := r.allLogs(); panicked(l) {
 			r.t.Errorf("replica %s panicked:\n%s", r.name, tail(l, 8000))
 		}
 	}
-}
-
-// get fetches path from the replica's HTTP listener and returns the status
-// and body (status 0 when it does not answer within 2 s).
-func (r *pgReplica) get(path string) (int, string) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + r.http + path)
-	if err != nil {
-		return 0, ""
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 // metric returns the sum of the samples of the series name whose labels
 // contain every one of labels (`result="won"`), from /metrics; -1 when the
 // replica does not answer.
 func (r *pgReplica) metric(name string, labels ...string) float64 {
-	code, body := r.get("/metrics")
+	code, body := httpGet("http://" + r.http + "/metrics")
 	if code != http.StatusOK {
 		return -1
 	}
 	return sumMetric(body, name, labels...)
 }
 
-// sumMetric sums the samples of name in a Prometheus text exposition whose
-// labels contain every one of labels.
-func sumMetric(body, name string, labels ...string) float64 {
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(body))
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) || len(line) == len(name) {
-			continue
-		}
-		rest := line[len(name):]
-		if rest[0] != ' ' && rest[0] != '{' {
-			continue
-		}
-		ok := true
-		for _, l := range labels {
-			ok = ok && strings.Contains(rest, l)
-		}
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
-		if len(f) == 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(f[0], 64); err == nil {
-			sum += v
-		}
-	}
-	return sum
-}
-
+// tail returns the last n bytes of s, marked as cut when it is longer.
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -293,25 +260,28 @@ func dbQuery(t *testing.T, dsn string, f func(ctx context.Context, c *pgx.Conn) 
 	}
 }
 
+// dbRows runs the query sql with args on the database of dsn and, for
+// each row, scans it into scans and calls each.
+func dbRows(t *testing.T, dsn string, scans []any, each func(), sql string, args ...any) {
+	t.Helper()
+	dbQuery(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
+		rows, err := c.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		_, err = pgx.ForEachRow(rows, scans, func() error { each(); return nil })
+		return err
+	})
+}
+
 // anchors returns the anchor of every fixed-rate task, from the store.
 func anchors(t *testing.T, dsn string) map[string]time.Time {
 	t.Helper()
 	out := map[string]time.Time{}
-	dbQuery(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT task, anchor FROM mojodex_scheduler.scheduler_tasks WHERE anchor IS NOT NULL`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var name string
-			var ns int64
-			if err := rows.Scan(&name, &ns); err != nil {
-				return err
-			}
-			out[name] = time.Unix(0, ns)
-		}
-		return rows.Err()
-	})
+	var name string
+	var ns int64
+	dbRows(t, dsn, []any{&name, &ns}, func() { out[name] = time.Unix(0, ns) },
+		`SELECT task, anchor FROM mojodex_scheduler.scheduler_tasks WHERE anchor IS NOT NULL`)
 	return out
 }
 
@@ -366,22 +336,12 @@ func TestReplicasTwoProcessesOneDatabase(t *testing.T) {
 	dsn := srv.NewDatabase(t)
 	stub := startStub(t)
 	ticks := []string{"tick-a", "tick-b", "tick-c"}
-	var spec strings.Builder
-	spec.WriteString("tasks:\n")
-	for _, n := range ticks {
-		fmt.Fprintf(&spec, "  - name: %s\n    every: 1s\n    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks, body: {task: %s}}\n", n, n)
-	}
-	spec.WriteString("  - name: hourly\n    every: 1h\n    request: {service: background, path: /reschedule_todo, auth: false, result: todo_pks, body: {task: hourly}}\n")
-	tasks := writeFile(t, spec.String())
+	tasks := taskFile(t, tickTask(ticks[0]), tickTask(ticks[1]), tickTask(ticks[2]),
+		taskYAML("hourly", rescheduleTodos.tagged("hourly"), "every: 1h"))
 
 	r1 := newReplica(t, stub, tasks, dsn, "replica-1")
 	r2 := newReplica(t, stub, tasks, dsn, "replica-2")
-	// Started together: the first opening migrates the schema, the other
-	// waits for it.
-	r1.launch()
-	r2.launch()
-	r1.waitRunning()
-	r2.waitRunning()
+	startTogether(r1, r2)
 	began := time.Now()
 
 	// Both replicas claim every slot; each is won by one.
@@ -486,21 +446,10 @@ func atSoon(d time.Duration) (string, time.Time) {
 // inProgress returns the owner and epoch of every run in progress of task.
 func inProgress(t *testing.T, dsn, task string) (owners []string, epochs []int64) {
 	t.Helper()
-	dbQuery(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT owner, epoch FROM mojodex_scheduler.scheduler_inprogress WHERE task = $1`, task)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var o string
-			var e int64
-			if err := rows.Scan(&o, &e); err != nil {
-				return err
-			}
-			owners, epochs = append(owners, o), append(epochs, e)
-		}
-		return rows.Err()
-	})
+	var o string
+	var e int64
+	dbRows(t, dsn, []any{&o, &e}, func() { owners, epochs = append(owners, o), append(epochs, e) },
+		`SELECT owner, epoch FROM mojodex_scheduler.scheduler_inprogress WHERE task = $1`, task)
 	return owners, epochs
 }
 
@@ -516,23 +465,15 @@ type storedRun struct {
 func storedRuns(t *testing.T, dsn, task string) []storedRun {
 	t.Helper()
 	var out []storedRun
-	dbQuery(t, dsn, func(ctx context.Context, c *pgx.Conn) error {
-		rows, err := c.Query(ctx, `SELECT slot, outcome, replica, err, pages, items, epoch, resumed, manual
-			FROM mojodex_scheduler.scheduler_runs WHERE task = $1 ORDER BY seq`, task)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var r storedRun
-			var slot int64
-			if err := rows.Scan(&slot, &r.outcome, &r.replica, &r.err, &r.pages, &r.items, &r.epoch, &r.resumed, &r.manual); err != nil {
-				return err
-			}
+	var r storedRun
+	var slot int64
+	dbRows(t, dsn, []any{&slot, &r.outcome, &r.replica, &r.err, &r.pages, &r.items, &r.epoch, &r.resumed, &r.manual},
+		func() {
 			r.slot = time.Unix(0, slot)
 			out = append(out, r)
-		}
-		return rows.Err()
-	})
+		},
+		`SELECT slot, outcome, replica, err, pages, items, epoch, resumed, manual
+			FROM mojodex_scheduler.scheduler_runs WHERE task = $1 ORDER BY seq`, task)
 	return out
 }
 
@@ -545,13 +486,7 @@ func TestReplicasKill9MidPageTakeOver(t *testing.T) {
 	dsn := srv.NewDatabase(t)
 	stub := startStub(t)
 	at, slot := atSoon(6 * time.Second)
-	tasks := writeFile(t, `
-tasks:
-  - name: home-chat
-    at: "`+at+`"
-    request: {service: backend, method: PUT, path: /home_chat}
-    paginate: {mode: offset, size: 50, size_field: n_users, offset_field: offset, result: user_ids}
-`)
+	tasks := taskFile(t, taskYAML("home-chat", homeChat, `at: "`+at+`"`))
 	// Page 1 answers at once, page 2 hangs until its caller dies; the
 	// resumed page 2 and page 3 answer at once.
 	stub.Inject("/home_chat", mojodexstub.Fault{}, mojodexstub.Fault{Delay: time.Minute})
@@ -559,12 +494,7 @@ tasks:
 		"replica-1": newReplica(t, stub, tasks, dsn, "replica-1", shortLeases...),
 		"replica-2": newReplica(t, stub, tasks, dsn, "replica-2", shortLeases...),
 	}
-	for _, r := range rs {
-		r.launch()
-	}
-	for _, r := range rs {
-		r.waitRunning()
-	}
+	startTogether(rs["replica-1"], rs["replica-2"])
 	waitFor(t, "page 2 in flight", func() bool { return len(stub.CallsTo("/home_chat")) >= 2 })
 	owners, epochs := inProgress(t, dsn, "home-chat")
 	if len(owners) != 1 || epochs[0] != 1 {
@@ -667,23 +597,15 @@ func TestReplicasPostgresOutage(t *testing.T) {
 	dsn := srv.NewDatabase(t)
 	stub := startStub(t)
 	ticks := []string{"tick-a", "tick-b", "tick-c"}
-	var spec strings.Builder
-	spec.WriteString("tasks:\n")
-	for _, n := range ticks {
-		fmt.Fprintf(&spec, "  - name: %s\n    every: 1s\n    request: {service: background, path: /extract_todos, auth: false, result: user_task_execution_pks, body: {task: %s}}\n", n, n)
-	}
-	tasks := writeFile(t, spec.String())
+	tasks := taskFile(t, tickTask(ticks[0]), tickTask(ticks[1]), tickTask(ticks[2]))
 	r1 := newReplica(t, stub, tasks, dsn, "replica-1", shortLeases...)
 	r2 := newReplica(t, stub, tasks, dsn, "replica-2", shortLeases...)
-	r1.launch()
-	r2.launch()
-	r1.waitRunning()
-	r2.waitRunning()
+	startTogether(r1, r2)
 	replicas := []*pgReplica{r1, r2}
 	ready := func(want bool) func() bool {
 		return func() bool {
 			for _, r := range replicas {
-				code, _ := r.get("/readyz")
+				code, _ := httpGet("http://" + r.http + "/readyz")
 				up := r.metric("mojodex_scheduler_shared_store_up")
 				if (code == http.StatusOK) != want || (up == 1) != want {
 					return false

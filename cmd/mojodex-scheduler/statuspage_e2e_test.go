@@ -10,13 +10,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -65,43 +65,23 @@ func screenshotDir(t *testing.T) string {
 // until it is ready.
 func statusServer(t *testing.T, stub *mojodexstub.Stub, args ...string) (base string) {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	cmd := command(t, stub, args...)
 	cmd.Env = append(cmd.Env, "MOJODEX_SCHEDULER_HTTP_ADDR="+addr, "MOJODEX_SCHEDULER_UI_TOKEN="+e2eUIToken)
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := startProc(t, cmd)
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("scheduler exit: %v\n%s", err, logs.String())
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("the scheduler did not stop on SIGTERM")
-		}
-		if l := logs.String(); strings.Contains(l, e2eUIToken) {
+		p.terminate(t)
+		if strings.Contains(p.logs.String(), e2eUIToken) {
 			t.Errorf("the UI token was logged")
 		}
 	})
 	base = "http://" + addr
 	waitFor(t, "the status page", func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
+		code, _ := httpGet(base + "/readyz")
+		return code == http.StatusOK
 	})
-	if !strings.Contains(logs.String(), `"ui_actions":true`) {
-		t.Errorf("the start-up log does not say that UI actions are on:\n%s", logs.String())
+	if !strings.Contains(p.logs.String(), `"ui_actions":true`) {
+		t.Errorf("the start-up log does not say that UI actions are on:\n%s", p.logs.String())
 	}
 	return base
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mojodex/mojodex-scheduler/internal/pgtest"
+	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/store/pgstore"
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -124,7 +125,7 @@ func TestStalledServer(t *testing.T) {
 func TestChangesReconnects(t *testing.T) {
 	srv := pgtest.NewServer(t)
 	dsn := srv.NewDatabase(t)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	s := open(t, dsn, pgstore.WithPollInterval(time.Hour), pgstore.WithOperationTimeout(2*time.Second),
 		pgstore.WithLogger(zerolog.New(&logs)))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -188,7 +189,7 @@ func eventuallyClosed(t *testing.T, ch <-chan struct{}) {
 
 // Without notifications, Changes sends a value every poll interval.
 func TestChangesPolls(t *testing.T) {
-	var logs syncBuffer // a poll must not cost the listening connection
+	var logs syncbuf.Buffer // a poll must not cost the listening connection
 	s := open(t, pgtest.New(t), pgstore.WithPollInterval(50*time.Millisecond), pgstore.WithLogger(zerolog.New(&logs).Level(zerolog.WarnLevel)))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -213,7 +214,7 @@ func TestPasswordNeverShown(t *testing.T) {
 	const pw = "Sup3r-s3cret-pw"
 	dsn := pgtest.New(t)
 	withPw := strings.Replace(dsn, "postgres@", "postgres:"+pw+"@", 1)
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	// The test cluster trusts every connection: the password is ignored.
 	s := open(t, withPw, pgstore.WithLogger(zerolog.New(&logs)), pgstore.WithPollInterval(50*time.Millisecond),
 		pgstore.WithOperationTimeout(time.Second))

@@ -90,20 +90,6 @@ type args struct {
 	pausePaused                []bool
 }
 
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
 func commitArgs(b *store.Batch) *args {
 	a := &args{}
 	ensure := map[string]bool{}
@@ -111,7 +97,7 @@ func commitArgs(b *store.Batch) *args {
 	for _, x := range b.Anchors {
 		ensure[x.Task] = true
 		a.anchorTask = append(a.anchorTask, x.Task)
-		a.anchorAt = append(a.anchorAt, nanos(x.Anchor))
+		a.anchorAt = append(a.anchorAt, store.UnixNanos(x.Anchor))
 	}
 	for _, c := range b.Claims {
 		ensure[c.Task] = true
@@ -124,8 +110,8 @@ func commitArgs(b *store.Batch) *args {
 			lease = c.Lease.Microseconds()
 		}
 		a.claimTask = append(a.claimTask, c.Task)
-		a.claimSlot = append(a.claimSlot, nanos(c.Slot))
-		a.claimDue = append(a.claimDue, nanos(due))
+		a.claimSlot = append(a.claimSlot, store.UnixNanos(c.Slot))
+		a.claimDue = append(a.claimDue, store.UnixNanos(due))
 		a.claimOwner = append(a.claimOwner, text(c.Owner))
 		a.claimLeaseUS = append(a.claimLeaseUS, lease)
 		a.claimVersion = append(a.claimVersion, c.Version)
@@ -137,9 +123,9 @@ func commitArgs(b *store.Batch) *args {
 	ip := map[key]bool{}
 	for _, c := range b.Checkpoints {
 		lock[c.Task] = true
-		ip[key{c.Task, nanos(c.Slot)}] = true
+		ip[key{c.Task, store.UnixNanos(c.Slot)}] = true
 		a.cpTask = append(a.cpTask, c.Task)
-		a.cpSlot = append(a.cpSlot, nanos(c.Slot))
+		a.cpSlot = append(a.cpSlot, store.UnixNanos(c.Slot))
 		a.cpPages = append(a.cpPages, int64(c.Progress.Pages))
 		a.cpOffset = append(a.cpOffset, int64(c.Progress.Offset))
 		a.cpItems = append(a.cpItems, int64(c.Progress.Items))
@@ -149,11 +135,11 @@ func commitArgs(b *store.Batch) *args {
 	for _, r := range b.Runs {
 		ensure[r.Task] = true
 		if !r.Manual {
-			ip[key{r.Task, nanos(r.Slot)}] = true
+			ip[key{r.Task, store.UnixNanos(r.Slot)}] = true
 		}
 		a.runTask = append(a.runTask, r.Task)
-		a.runSlot = append(a.runSlot, nanos(r.Slot))
-		a.runStart = append(a.runStart, nanos(r.Start))
+		a.runSlot = append(a.runSlot, store.UnixNanos(r.Slot))
+		a.runStart = append(a.runStart, store.UnixNanos(r.Start))
 		a.runLate = append(a.runLate, int64(r.Lateness))
 		a.runDur = append(a.runDur, int64(r.Duration))
 		a.runOutcome = append(a.runOutcome, text(string(r.Outcome)))
@@ -214,7 +200,7 @@ type results struct {
 // fill copies r into b's result fields.
 func (r *results) fill(b *store.Batch) {
 	for i := range b.Anchors {
-		b.Anchors[i].Stored = fromNanos(r.anchors[i])
+		b.Anchors[i].Stored = store.FromUnixNanos(r.anchors[i])
 	}
 	for i := range b.Claims {
 		c := &b.Claims[i]

@@ -56,7 +56,7 @@ func readLoad(br pgx.BatchResults, out map[string]store.TaskState) error {
 		paused       bool
 	)
 	_, err = pgx.ForEachRow(rows, []any{&name, &anchor, &last, &paused}, func() error {
-		out[name] = store.TaskState{Anchor: fromNanos(anchor), LastSlot: fromNanos(last), Paused: paused}
+		out[name] = store.TaskState{Anchor: store.FromUnixNanos(anchor), LastSlot: store.FromUnixNanos(last), Paused: paused}
 		return nil
 	})
 	if err != nil {
@@ -77,7 +77,7 @@ func readLoad(br pgx.BatchResults, out map[string]store.TaskState) error {
 			return nil // its task row was deleted (Forget) meanwhile
 		}
 		ip := store.InProgress{
-			Slot:     fromNanos(slot),
+			Slot:     store.FromUnixNanos(slot),
 			Progress: task.Progress{Pages: int(pages), Offset: int(offset), Items: int(items)},
 			Owner:    owner, Epoch: epoch,
 		}
@@ -131,7 +131,7 @@ func (r *runRow) dest() []any {
 
 func (r *runRow) run() task.Run {
 	return task.Run{
-		Task: r.task, Slot: fromNanos(r.slot), Start: fromNanos(r.start),
+		Task: r.task, Slot: store.FromUnixNanos(r.slot), Start: store.FromUnixNanos(r.start),
 		Lateness: time.Duration(r.lateness), Duration: time.Duration(r.duration),
 		Outcome: task.Outcome(r.outcome), Reason: task.SkipReason(r.reason),
 		Pages: int(r.pages), Items: int(r.items), Status: int(r.status),

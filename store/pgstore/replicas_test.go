@@ -1,7 +1,6 @@
 package pgstore_test
 
 import (
-	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mojodex/mojodex-scheduler/internal/pgtest"
+	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/store/pgstore"
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -169,7 +169,7 @@ func TestConcurrentWritersNeverDeadlock(t *testing.T) {
 	taskNames := names("d", tasks)
 	var (
 		wg   sync.WaitGroup
-		logs syncBuffer // a retried commit would be logged
+		logs syncbuf.Buffer // a retried commit would be logged
 	)
 	for w := range writers {
 		s := open(t, dsn, pgstore.WithPoolSize(2), pgstore.WithLogger(zerolog.New(&logs).Level(zerolog.WarnLevel)))
@@ -240,24 +240,6 @@ func TestConcurrentWritersNeverDeadlock(t *testing.T) {
 	if out := logs.String(); out != "" {
 		t.Errorf("the store logged (a commit was retried?):\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // A heartbeat deletes the rows of replicas not seen for ReplicaRetention,

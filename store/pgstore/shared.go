@@ -22,7 +22,7 @@ func (s *Store) Heartbeat(r store.Replica) (time.Time, error) {
 	ctx, cancel := s.op()
 	defer cancel()
 	var seen time.Time
-	if err := s.pool.QueryRow(ctx, s.q.heartbeat, text(r.Name), nanos(r.Started), r.Version).Scan(&seen); err != nil {
+	if err := s.pool.QueryRow(ctx, s.q.heartbeat, text(r.Name), store.UnixNanos(r.Started), r.Version).Scan(&seen); err != nil {
 		return time.Time{}, s.fail(op, err)
 	}
 	return seen.UTC(), nil
@@ -46,7 +46,7 @@ func (s *Store) Replicas(maxAge time.Duration) ([]store.Replica, error) {
 		out     []store.Replica
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&r.Name, &started, &r.Seen, &r.Version}, func() error {
-		r.Started, r.Seen = fromNanos(started), r.Seen.UTC()
+		r.Started, r.Seen = store.FromUnixNanos(started), r.Seen.UTC()
 		out = append(out, r)
 		return nil
 	}); err != nil {
@@ -69,7 +69,7 @@ func (s *Store) Renew(owner string, lease time.Duration, held []store.Held) ([]b
 	slots := make([]int64, len(held))
 	epochs := make([]int64, len(held))
 	for i, h := range held {
-		tasks[i], slots[i], epochs[i] = text(h.Task), nanos(h.Slot), h.Epoch
+		tasks[i], slots[i], epochs[i] = text(h.Task), store.UnixNanos(h.Slot), h.Epoch
 	}
 	ctx, cancel := s.op()
 	defer cancel()
@@ -112,7 +112,7 @@ func (s *Store) TakeOver(owner string, lease time.Duration, tasks []string, limi
 		out                  []store.Held
 	)
 	if _, err := pgx.ForEachRow(rows, []any{&h.Task, &slot, &h.Epoch, &pages, &offset, &items}, func() error {
-		h.Slot = fromNanos(slot)
+		h.Slot = store.FromUnixNanos(slot)
 		h.Progress = task.Progress{Pages: int(pages), Offset: int(offset), Items: int(items)}
 		out = append(out, h)
 		return nil

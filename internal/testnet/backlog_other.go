@@ -1,11 +1,12 @@
 //go:build !linux
 
-package endpoint
+package testnet
 
 import "testing"
 
-// fullBacklog needs Linux's accept-queue behaviour.
-func fullBacklog(t *testing.T) string {
+// FullBacklog needs Linux's accept-queue behaviour: elsewhere it skips the
+// test.
+func FullBacklog(t testing.TB) string {
 	t.Helper()
 	t.Skip("a full accept queue that drops connection attempts is set up on Linux only")
 	return ""

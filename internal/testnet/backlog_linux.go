@@ -1,4 +1,4 @@
-package endpoint
+package testnet
 
 import (
 	"net"
@@ -8,10 +8,11 @@ import (
 	"time"
 )
 
-// fullBacklog returns a loopback address whose listener never accepts and
-// whose accept queue is full, so the kernel drops further SYNs: a dial
-// there hangs until its timeout, like a firewalled host.
-func fullBacklog(t *testing.T) string {
+// FullBacklog returns a loopback address whose listener never accepts and
+// whose accept queue is full, so that the kernel drops further connection
+// attempts: a dial there hangs until its timeout, like a dial to a
+// firewalled host. It skips the test when the kernel keeps accepting.
+func FullBacklog(t testing.TB) string {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -32,12 +33,11 @@ func fullBacklog(t *testing.T) string {
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err != nil {
-			break // the queue is full: this dial's SYN was dropped
+			return addr // the queue is full: this attempt was dropped
 		}
 		t.Cleanup(func() { c.Close() })
 		if i > 16 {
 			t.Skip("the kernel keeps accepting into a full backlog")
 		}
 	}
-	return addr
 }
