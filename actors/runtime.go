@@ -9,8 +9,8 @@
 //
 // The timer service delivers every slot due at one instant together: their
 // claims go to the store in one commit, then each task actor gets one
-// message. The actor re-arms its next slot, decides (overlap, gate, pause)
-// and hands the whole run to the API-client actor (HTTP tasks) or to a job
+// message; the service re-arms each schedule's next slot as it delivers.
+// The actor decides (overlap, gate, pause) and hands the whole run to the API-client actor (HTTP tasks) or to a job
 // worker (in-process jobs). Whoever executes the run finishes it: the
 // result is logged, counted and recorded there, and the task actor learns
 // of it through the run's handle the next time it looks — or at once, by a
@@ -189,12 +189,23 @@ type alarm struct {
 }
 
 // alarmEntry is one arming: deliver the slot to the alarm's actor if the
-// alarm still has this sequence number. Instants are Unix nanoseconds: the
-// entry is 32 bytes, and arming it takes little stack on the fire path.
+// alarm still has this sequence number. Instants are Unix nanoseconds, so
+// arming takes little stack on the fire path. seq 0 is a one-off fire (a
+// catch-up, a start-up fire, a claim retried after a store error); retry
+// marks a scheduled slot whose claim is tried again after being refused as
+// early: its schedule was re-armed already and its fire is still pending.
 type alarmEntry struct {
 	alarm     *alarm
 	seq       uint64
 	slot, due int64
+	retry     bool
+}
+
+// arm arms a's schedule at slot (Unix nanoseconds; fired at slot plus the
+// jitter) under sequence number seq.
+func (rt *Runtime) arm(a *alarm, seq uint64, slot int64) {
+	due := slot + int64(a.jitter)
+	rt.timers.AtUnixNano(due, alarmEntry{alarm: a, seq: seq, slot: slot, due: due})
 }
 
 // entry returns the arming of slot (due at due) with sequence number seq.
@@ -255,10 +266,7 @@ func (rt *Runtime) deliver(due []alarmEntry) {
 		if a.seq.Load() != e.seq {
 			continue
 		}
-		// A scheduled entry's slot is the one armed; a claim tried again
-		// (refused as early) has an earlier one, and its fire is still
-		// pending.
-		if e.seq != 0 && e.slot == a.armed() {
+		if e.seq != 0 && !e.retry {
 			rt.rearm(e, now)
 			if a.pending.Swap(true) {
 				rt.obs.Missed(a.name, 1)
@@ -298,8 +306,7 @@ func (rt *Runtime) rearm(e alarmEntry, now time.Time) {
 	if !a.advance(e.seq, next.UnixNano()) {
 		return // the actor armed again, or stopped, meanwhile
 	}
-	due := next.UnixNano() + int64(a.jitter)
-	rt.timers.AtUnixNano(due, alarmEntry{alarm: a, seq: e.seq, slot: next.UnixNano(), due: due})
+	rt.arm(a, e.seq, next.UnixNano())
 }
 
 // claim claims the slots of entries in one batch and sends each actor its
@@ -326,6 +333,7 @@ func (rt *Runtime) claim(entries []alarmEntry) {
 			if err == nil && c.Refused == store.RefusedEarly {
 				early++
 				wait := max(c.Due.Sub(b.Now), store.EarlyTolerance) // by the store's clock
+				e.retry = true
 				rt.timers.At(now.Add(wait), e)
 				continue
 			}

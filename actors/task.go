@@ -372,8 +372,7 @@ func (t *taskActor) armSlot(slot time.Time) {
 	}
 	seq := t.alarm.set(slot.UnixNano())
 	t.alarm.pending.Store(false)
-	due := slot.UnixNano() + int64(t.jitter)
-	t.rt.timers.AtUnixNano(due, alarmEntry{alarm: t.alarm, seq: seq, slot: slot.UnixNano(), due: due})
+	t.rt.arm(t.alarm, seq, slot.UnixNano())
 }
 
 // armed returns the slot armed (zero when none).
