@@ -14,7 +14,6 @@ import (
 	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
-	"github.com/rs/zerolog"
 )
 
 // MaxMissedCount bounds the count of missed slots reported at once (after a
@@ -122,9 +121,7 @@ type taskActor struct {
 }
 
 // Receive implements actor.Receiver. It only dispatches: every case is a
-// method of its own, so that the frame of Receive stays small (each fire
-// runs on a fresh goroutine of hollywood's inbox, whose stack would
-// otherwise have to grow on every fire).
+// method of its own.
 func (t *taskActor) Receive(c *actor.Context) {
 	if t.crashed {
 		t.receiveCrashed(c)
@@ -162,28 +159,18 @@ func (t *taskActor) receiveCrashed(c *actor.Context) {
 	}
 }
 
-// onFireMessage handles the one message of a scheduled fire.
-//
-// The common case (a scheduled fire whose claim was won) is handled here
-// with small frames; every other case goes to onFire.
+// onFireMessage handles the one message of a fire.
 func (t *taskActor) onFireMessage(m *fire) {
 	f := *m // the timer service reuses the message for the next fire
 	if f.seq != 0 {
 		t.alarm.pending.Store(false) // taken: the next slot may fire
 	}
 	t.collect()
-	if f.seq == 0 || !f.won || f.seq != t.alarm.seq.Load() {
-		t.onFire(&f, time.Now())
-		return
-	}
-	now := time.Now()
-	t.start(f.slot, false, true, now)
+	t.onFire(&f, time.Now())
 }
 
 // receiveOther handles every message but a fire; it reports whether the
 // actor should settle afterwards.
-//
-//go:noinline
 func (t *taskActor) receiveOther(c *actor.Context) bool {
 	switch m := c.Message().(type) {
 	case runDone:
@@ -328,10 +315,7 @@ func (t *taskActor) fireOnce(slot time.Time) {
 // (the rows processed have left the result, and resuming could not be told
 // from starting over); a run without pagination runs again.
 func (t *taskActor) resume(ip store.InProgress, now time.Time) {
-	var from task.Progress
-	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset {
-		from = ip.Progress
-	}
+	from := t.resumeFrom(ip.Progress)
 	t.rt.log.Info().Str("task", t.name).Time("slot", ip.Slot).Int("pages_done", ip.Progress.Pages).Int("offset", from.Offset).
 		Msg("resuming a run left in progress by the previous process")
 	t.launch(ip.Slot, false, true, from, 1, now)
@@ -339,11 +323,16 @@ func (t *taskActor) resume(ip store.InProgress, now time.Time) {
 
 // onTakeOver resumes a run this replica took over (see resume).
 func (t *taskActor) onTakeOver(m msg.TakeOver) {
-	var from task.Progress
-	if p := t.cfg.Spec.Paginate; p != nil && p.Mode == task.ModeOffset {
-		from = m.Progress
+	t.launch(m.Slot, false, true, t.resumeFrom(m.Progress), m.Epoch, time.Now())
+}
+
+// resumeFrom is where a run left in progress at checkpoint p starts again:
+// at p in offset pagination, from the start otherwise (see resume).
+func (t *taskActor) resumeFrom(p task.Progress) task.Progress {
+	if pg := t.cfg.Spec.Paginate; pg != nil && pg.Mode == task.ModeOffset {
+		return p
 	}
-	t.launch(m.Slot, false, true, from, m.Epoch, time.Now())
+	return task.Progress{}
 }
 
 // firstSlot is the slot to arm at start or on resume: the first whose fire
@@ -387,8 +376,6 @@ func (t *taskActor) armed() time.Time {
 }
 
 // noFurtherFire disarms a schedule that has ended.
-//
-//go:noinline
 func (t *taskActor) noFurtherFire() {
 	t.disarm()
 	t.rt.log.Warn().Str("task", t.name).Msg("the schedule has no further fire time; the task will not fire again")
@@ -400,8 +387,8 @@ func (t *taskActor) disarm() {
 	}
 }
 
-//
-//go:noinline
+// onFire handles a fire: a scheduled one still armed, or a one-off; a
+// slot whose claim was won starts, the others are counted and logged.
 func (t *taskActor) onFire(f *fire, now time.Time) {
 	oneOff := f.seq == 0
 	if !oneOff {
@@ -562,15 +549,11 @@ func (t *taskActor) launch(slot time.Time, manual, resumed bool, from task.Progr
 }
 
 // queueFull skips a run the job workers cannot take.
-//
-//go:noinline
 func (t *taskActor) queueFull(r *run) {
 	r.finish(task.OutcomeSkipped, task.SkipQueueFull, nil, 0, fmt.Errorf("%d jobs are already waiting for a worker", t.rt.cfg.JobQueue))
 }
 
 // sendRun hands an HTTP run to the API-client actor.
-//
-//go:noinline
 func (t *taskActor) sendRun(r *run, from task.Progress) {
 	spec := t.cfg.Spec
 	t.rt.engine.Send(t.rt.cfg.API, &apiclient.RunRequest{
@@ -580,27 +563,19 @@ func (t *taskActor) sendRun(r *run, from task.Progress) {
 }
 
 // started logs and counts a run that starts.
-//
-//go:noinline
 func (t *taskActor) started(r *run, now time.Time) {
 	lateness := now.Sub(r.due)
 	if r.manual || r.resumed || lateness < 0 {
 		lateness = 0
 	}
-	// The levels are compared first: Logger.Info takes more stack than an
-	// actor's fresh goroutine starts with, and growing it costs more than
-	// the rest of a fire.
-	if t.rt.log.GetLevel() <= zerolog.InfoLevel && zerolog.GlobalLevel() <= zerolog.InfoLevel {
-		ev := t.rt.log.Info()
-		ev = ev.Str("task", t.name).Time("slot", r.slot).Float64("lateness_s", lateness.Seconds())
-		if r.manual {
-			ev = ev.Bool("manual", true)
-		}
-		if r.resumed {
-			ev = ev.Bool("resumed", true)
-		}
-		ev.Msg("run started")
+	ev := t.rt.log.Info().Str("task", t.name).Time("slot", r.slot).Float64("lateness_s", lateness.Seconds())
+	if r.manual {
+		ev = ev.Bool("manual", true)
 	}
+	if r.resumed {
+		ev = ev.Bool("resumed", true)
+	}
+	ev.Msg("run started")
 	t.rt.obs.Fired(t.name, r.slot, lateness)
 }
 

@@ -56,8 +56,8 @@ func (s *Service[T]) At(at time.Time, v T) {
 	s.AtUnixNano(at.UnixNano(), v)
 }
 
-// AtUnixNano is At with the instant in Unix nanoseconds (a smaller frame
-// for callers on a hot path).
+// AtUnixNano is At with the instant in Unix nanoseconds, for callers that
+// keep instants in that form.
 func (s *Service[T]) AtUnixNano(key int64, v T) {
 	s.mu.Lock()
 	if s.stopped {
