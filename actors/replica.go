@@ -1,7 +1,9 @@
 package actors
 
 import (
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -88,11 +90,7 @@ func (h *holdings) remove(r *run) int {
 func (h *holdings) list() []*run {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]*run, 0, len(h.runs))
-	for r := range h.runs {
-		out = append(out, r)
-	}
-	return out
+	return slices.Collect(maps.Keys(h.runs))
 }
 
 // hold makes the runtime renew r's lease until it ends.
@@ -134,11 +132,7 @@ func (g *registry) drop(a *alarm) {
 func (g *registry) snapshot() map[string]*alarm {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make(map[string]*alarm, len(g.alarms))
-	for k, v := range g.alarms {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(g.alarms)
 }
 
 // replicaLoops runs the keeper and the reaper until stop is closed.
@@ -228,10 +222,7 @@ func (rt *Runtime) reap(stop <-chan struct{}) {
 		if len(alarms) == 0 {
 			continue
 		}
-		names := make([]string, 0, len(alarms))
-		for n := range alarms {
-			names = append(names, n)
-		}
+		names := slices.Collect(maps.Keys(alarms))
 		taken, err := rt.cfg.Shared.TakeOver(rt.cfg.Replica, rt.cfg.Lease, names, reapLimit)
 		if err != nil {
 			rt.noteStore(err)
