@@ -390,46 +390,49 @@ func (rt *Runtime) noteStore(err error) {
 // may still take it over first, if the outage outlasted the lease; the
 // record is then fenced.
 func (rt *Runtime) record(rec task.Run, held *run, report func(stored bool)) {
+	p := pendingRecord{rec: rec, held: held, report: report}
 	b := &store.Batch{Runs: []task.Run{rec}}
 	rt.cfg.Committer.Submit(b, func(err error) {
 		switch {
 		case err != nil && rt.cfg.Shared != nil && !rec.Manual:
 			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
 				Msg("state store: the run ended but cannot be recorded yet; this replica keeps its lease and records it once the store answers")
-			rt.unrecorded.add(pendingRecord{rec: rec, held: held, report: report})
-			return
+			rt.unrecorded.add(p)
 		case err != nil:
 			rt.log.Error().Str("task", rec.Task).Time("slot", rec.Slot).Err(err).
 				Msg("state store: cannot record the run; a restart will run its slot again")
-		case len(b.RunsFenced) > 0 && b.RunsFenced[0]:
-			rt.fencedRecord(rec, held)
-			return
-		}
-		if held != nil {
-			rt.release(held)
-		}
-		if report != nil {
-			report(err == nil)
+			rt.written(p, false, false)
+		default:
+			rt.written(p, true, len(b.RunsFenced) > 0 && b.RunsFenced[0])
 		}
 	})
 }
 
-// fencedRecord handles a run record refused because another replica took
-// the run over.
-func (rt *Runtime) fencedRecord(rec task.Run, held *run) {
-	rt.robs.Fenced(FencedRun)
-	rt.log.Warn().Str("task", rec.Task).Time("slot", rec.Slot).Int64("epoch", rec.Epoch).
-		Msg("the run's record was refused: another replica took the run over and records it")
-	if held != nil {
-		rt.release(held)
-	}
-}
-
-// pendingRecord is a run record that could not be written yet.
+// pendingRecord is a run record on its way to the store: the run (its
+// lease, with a shared store) and what to do once it is recorded.
 type pendingRecord struct {
 	rec    task.Run
 	held   *run
 	report func(stored bool)
+}
+
+// written ends p once its commit is done (stored: it succeeded): a record
+// refused by fencing (another replica took the run over and records it) is
+// only counted; otherwise report is called. The run's lease is released
+// either way.
+func (rt *Runtime) written(p pendingRecord, stored, fenced bool) {
+	if p.held != nil {
+		rt.release(p.held)
+	}
+	if fenced {
+		rt.robs.Fenced(FencedRun)
+		rt.log.Warn().Str("task", p.rec.Task).Time("slot", p.rec.Slot).Int64("epoch", p.rec.Epoch).
+			Msg("the run's record was refused: another replica took the run over and records it")
+		return
+	}
+	if p.report != nil {
+		p.report(stored)
+	}
 }
 
 // pendingRecords are the records waiting for the shared store.
@@ -468,17 +471,11 @@ func (rt *Runtime) flushRecords() {
 		return
 	}
 	for i, p := range recs {
-		if len(b.RunsFenced) > i && b.RunsFenced[i] {
-			rt.fencedRecord(p.rec, p.held)
-			continue
+		fenced := len(b.RunsFenced) > i && b.RunsFenced[i]
+		if !fenced {
+			rt.log.Info().Str("task", p.rec.Task).Time("slot", p.rec.Slot).Msg("state store: the run is recorded now that the store answers")
 		}
-		rt.log.Info().Str("task", p.rec.Task).Time("slot", p.rec.Slot).Msg("state store: the run is recorded now that the store answers")
-		if p.held != nil {
-			rt.release(p.held)
-		}
-		if p.report != nil {
-			p.report(true)
-		}
+		rt.written(p, true, fenced)
 	}
 }
 
