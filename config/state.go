@@ -79,6 +79,11 @@ func parseState(v string) (StateLocation, error) {
 		if v == "" {
 			return StateLocation{}, errors.New("is empty")
 		}
+		if looksLikeMistypedURL(v) {
+			// A file path would be created, and the password printed.
+			at := strings.LastIndex(v, "@")
+			return StateLocation{}, fmt.Errorf("xxxxx%s looks like a PostgreSQL URL without its \"://\": write postgres://user:password@host/db", v[at:])
+		}
 		return StateLocation{Kind: StateFile, Path: v}, nil
 	}
 	switch strings.ToLower(scheme) {
@@ -99,6 +104,19 @@ func parseState(v string) (StateLocation, error) {
 		return StateLocation{}, fmt.Errorf("%s: the query does not parse (a %% must start a %%XX escape; & separates parameters)", redactURL(v))
 	}
 	return StateLocation{Kind: StatePostgres, DSN: v}, nil
+}
+
+// looksLikeMistypedURL reports whether a value without "://" is a
+// PostgreSQL URL with a typo in its scheme's separator (postgres//…,
+// postgres:/…, postgresql:…) rather than a file path: it starts with the
+// scheme and holds user info.
+func looksLikeMistypedURL(v string) bool {
+	lower := strings.ToLower(v)
+	if !strings.HasPrefix(lower, "postgres") || !strings.Contains(v, "@") {
+		return false
+	}
+	rest := strings.TrimPrefix(strings.TrimPrefix(lower, "postgres"), "ql")
+	return strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "/")
 }
 
 // redactURL returns s with the password of its user info and the values of

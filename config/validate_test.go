@@ -120,6 +120,8 @@ func TestMessages(t *testing.T) {
 		{map[string]string{"MOJODEX_SCHEDULER_REMOTE_ADDR": "127.0.0.1:http"}, `MOJODEX_SCHEDULER_REMOTE_ADDR: "127.0.0.1:http": port "http" is not a number`},
 		{map[string]string{"MOJODEX_SCHEDULER_UI_TOKEN": "short"}, "MOJODEX_SCHEDULER_UI_TOKEN: is 5 characters long: set at least 16, or leave it empty to turn status-page actions off"},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "mysql://root:hunter2@db/x"}, "MOJODEX_SCHEDULER_STATE: mysql://root:xxxxx@db/x is not a file path, off, or a postgres:// or postgresql:// URL"},
+		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgres//u:hunter2@db/x"}, `MOJODEX_SCHEDULER_STATE: xxxxx@db/x looks like a PostgreSQL URL without its "://": write postgres://user:password@host/db`},
+		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgresql:/u:hunter2@db/x"}, `MOJODEX_SCHEDULER_STATE: xxxxx@db/x looks like a PostgreSQL URL without its "://": write postgres://user:password@host/db`},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgres://u:hunter2@db:70000/x"}, "MOJODEX_SCHEDULER_STATE: postgres://u:xxxxx@db:70000/x: port 70000 is out of range (1 to 65535)"},
 		{map[string]string{"MOJODEX_SCHEDULER_LEASE_RENEW": "10s"}, "MOJODEX_SCHEDULER_LEASE_RENEW: 10s is more than half of MOJODEX_SCHEDULER_LEASE (15s)"},
 		{map[string]string{"MOJODEX_SCHEDULER_LEASE": "1m", "MOJODEX_SCHEDULER_LEASE_RENEW": "30.001s"}, "MOJODEX_SCHEDULER_LEASE_RENEW: 30.001s is more than half of MOJODEX_SCHEDULER_LEASE (1m)"},
@@ -158,6 +160,7 @@ func TestAccepted(t *testing.T) {
 		{map[string]string{"MOJODEX_SCHEDULER_HTTP_ADDR": "[::1]:65535"}, func(c Config) bool { return c.HTTPAddr == "[::1]:65535" }},
 		{map[string]string{"MOJODEX_SCHEDULER_REMOTE_ADDR": "scheduler.internal:4000"}, func(c Config) bool { return c.RemoteAddr == "scheduler.internal:4000" }},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "OFF"}, func(c Config) bool { return c.State == "off" }},
+		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgres/state.db"}, func(c Config) bool { return c.State == "postgres/state.db" }}, // a directory named postgres
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "/var/lib/s.db"}, func(c Config) bool { return c.State == "/var/lib/s.db" }},
 		{map[string]string{"MOJODEX_SCHEDULER_PG_SCHEMA": "_" + strings.Repeat("a", 62)}, func(c Config) bool { return len(c.PGSchema) == 63 }},
 		{map[string]string{"MOJODEX_SCHEDULER_REPLICA": "A" + strings.Repeat("-", 62)}, func(c Config) bool { return len(c.Replica) == 63 }},
