@@ -79,6 +79,9 @@ func parseState(v string) (StateLocation, error) {
 		if v == "" {
 			return StateLocation{}, errors.New("is empty")
 		}
+		if looksLikeKeywords(v) {
+			return StateLocation{}, errors.New("looks like a key=value connection string (host=… dbname=…): write it as a URL, postgres://user:password@host/db")
+		}
 		if looksLikeMistypedURL(v) {
 			// A file path would be created, and the password printed.
 			at := strings.LastIndex(v, "@")
@@ -117,6 +120,26 @@ func looksLikeMistypedURL(v string) bool {
 	}
 	rest := strings.TrimPrefix(strings.TrimPrefix(lower, "postgres"), "ql")
 	return strings.HasPrefix(rest, ":") || strings.HasPrefix(rest, "/")
+}
+
+// looksLikeKeywords reports whether v is a libpq key=value connection
+// string rather than a file path: several space-separated words, one of
+// them host=, dbname=, user= or password=.
+func looksLikeKeywords(v string) bool {
+	words := strings.Fields(v)
+	if len(words) < 2 {
+		return false
+	}
+	for _, w := range words {
+		k, _, ok := strings.Cut(w, "=")
+		switch strings.ToLower(k) {
+		case "host", "hostaddr", "dbname", "user", "password":
+			if ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // redactURL returns s with the password of its user info and the values of

@@ -121,6 +121,7 @@ func TestMessages(t *testing.T) {
 		{map[string]string{"MOJODEX_SCHEDULER_UI_TOKEN": "short"}, "MOJODEX_SCHEDULER_UI_TOKEN: is 5 characters long: set at least 16, or leave it empty to turn status-page actions off"},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "mysql://root:hunter2@db/x"}, "MOJODEX_SCHEDULER_STATE: mysql://root:xxxxx@db/x is not a file path, off, or a postgres:// or postgresql:// URL"},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgres//u:hunter2@db/x"}, `MOJODEX_SCHEDULER_STATE: xxxxx@db/x looks like a PostgreSQL URL without its "://": write postgres://user:password@host/db`},
+		{map[string]string{"MOJODEX_SCHEDULER_STATE": "host=db dbname=x user=u password=hunter2"}, "MOJODEX_SCHEDULER_STATE: looks like a key=value connection string (host=… dbname=…): write it as a URL, postgres://user:password@host/db"},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgresql:/u:hunter2@db/x"}, `MOJODEX_SCHEDULER_STATE: xxxxx@db/x looks like a PostgreSQL URL without its "://": write postgres://user:password@host/db`},
 		{map[string]string{"MOJODEX_SCHEDULER_STATE": "postgres://u:hunter2@db:70000/x"}, "MOJODEX_SCHEDULER_STATE: postgres://u:xxxxx@db:70000/x: port 70000 is out of range (1 to 65535)"},
 		{map[string]string{"MOJODEX_SCHEDULER_LEASE_RENEW": "10s"}, "MOJODEX_SCHEDULER_LEASE_RENEW: 10s is more than half of MOJODEX_SCHEDULER_LEASE (15s)"},
