@@ -16,9 +16,9 @@ import (
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
 	"github.com/mojodex/mojodex-scheduler/endpoint"
 	"github.com/mojodex/mojodex-scheduler/internal/safetext"
+	"github.com/mojodex/mojodex-scheduler/statuspage"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -216,7 +216,7 @@ func (c *ctlCmd) call(a *appEnv, req, want proto.Message, table func(io.Writer, 
 		return fail(ctlExitRefused, "unexpected reply %s from %s (want %s)", proto.MessageName(v), addr, proto.MessageName(want))
 	}
 	if c.Output == "json" {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
+		b, err := statuspage.JSONOptions.Marshal(resp)
 		if err != nil {
 			return fail(ctlExitRefused, "encoding the reply as JSON: %v", err)
 		}
