@@ -220,7 +220,7 @@ func (c *ctlCmd) call(a *appEnv, req, want proto.Message, table func(io.Writer, 
 		if err != nil {
 			return fail(ctlExitRefused, "encoding the reply as JSON: %v", err)
 		}
-		fmt.Fprintf(a.stdout, "%s\n", escapeJSONText(b))
+		fmt.Fprintf(a.stdout, "%s\n", safetext.EscapeJSON(b))
 	}
 	if e := resp.GetError(); e != nil {
 		msg := e.GetMessage()
@@ -355,23 +355,6 @@ func dialCause(err error) error {
 		return op.Err
 	}
 	return err
-}
-
-// escapeJSONText writes as \u escapes the control characters that
-// protojson leaves raw in strings (DEL, the C1 controls, U+2028 and U+2029),
-// so that `-o json` on a terminal cannot carry a terminal escape either.
-// Outside strings JSON is ASCII, so the result is the same JSON.
-func escapeJSONText(b []byte) string {
-	var out strings.Builder
-	out.Grow(len(b))
-	for _, r := range string(b) {
-		if r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
-			fmt.Fprintf(&out, `\u%04x`, r)
-			continue
-		}
-		out.WriteRune(r)
-	}
-	return out.String()
 }
 
 // codeName names an error code for people: "unknown task", "invalid argument".
