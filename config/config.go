@@ -195,6 +195,25 @@ func readRaw(ctx context.Context, set map[string]string) (map[string]string, err
 	return out, nil
 }
 
+// Lookup returns the value of the variable name in environ as Load reads
+// it: the first entry of the name counts, and one set to the empty string
+// is unset. The value is not checked: for a command that needs one
+// setting and must not fail on the others.
+func Lookup(environ []string, name string) (string, bool) {
+	set, _ := parseEnviron(environ)
+	v, ok := set[name]
+	return v, ok
+}
+
+// Default returns the default value of the setting read from the variable
+// name, as its env tag gives it; "" when it has none or is not a setting.
+func Default(name string) string {
+	if s, ok := settingByName[name]; ok {
+		return s.def
+	}
+	return ""
+}
+
 // parseEnviron turns "NAME=value" entries into a map of the variables set to
 // a non-empty value (the first entry of a name counts), and the list of every
 // name seen, empty or not.

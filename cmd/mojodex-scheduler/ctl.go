@@ -32,7 +32,7 @@ const (
 // ctlCmd talks to a running scheduler through its remote control endpoint.
 // Its flags are shared by the subcommands, which kong hands this struct.
 type ctlCmd struct {
-	Addr    string        `help:"host:port of the scheduler's remote control endpoint." env:"MOJODEX_SCHEDULER_REMOTE_ADDR" default:"127.0.0.1:4000" placeholder:"HOST:PORT"`
+	Addr    string        `help:"host:port of the scheduler's remote control endpoint." env:"MOJODEX_SCHEDULER_REMOTE_ADDR" default:"${default_remote_addr}" placeholder:"HOST:PORT"`
 	Listen  string        `help:"host:port where ctl receives the reply, which the scheduler dials back (default: 127.0.0.1 and a free port when --addr is loopback, else this host's address on the route to --addr)." placeholder:"HOST:PORT"`
 	TLSCert string        `name:"tls-cert" help:"PEM certificate for mutual TLS (with --tls-key and --tls-ca)." env:"MOJODEX_SCHEDULER_TLS_CERT" type:"path" placeholder:"FILE"`
 	TLSKey  string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"MOJODEX_SCHEDULER_TLS_KEY" type:"path" placeholder:"FILE"`
