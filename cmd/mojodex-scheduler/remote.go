@@ -134,12 +134,6 @@ func planRemote(cfg config.Config) (remotePlan, error) {
 	return remotePlan{addr: addr, loopback: loopback, tls: tlsCfg}, nil
 }
 
-// checkRemote reports what planRemote finds wrong.
-func checkRemote(cfg config.Config) error {
-	_, err := planRemote(cfg)
-	return err
-}
-
 // newEngine builds the actor engine of `run`, with the remote control
 // endpoint (package endpoint) on MOJODEX_SCHEDULER_REMOTE_ADDR unless it is
 // "off"; the endpoint (nil when off) is returned for the caller to stop. It
