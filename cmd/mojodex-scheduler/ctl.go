@@ -243,7 +243,7 @@ func (c *ctlCmd) logger(a *appEnv) zerolog.Logger {
 		return zerolog.Nop()
 	}
 	l := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
+	routeHollywood(l)
 	return l
 }
 

@@ -187,8 +187,14 @@ func (a *appEnv) logger(cfg config.Config) zerolog.Logger {
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	l := zerolog.New(w).Level(level).With().Timestamp().Logger()
-	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
+	routeHollywood(l)
 	return l
+}
+
+// routeHollywood sends hollywood's log/slog output to l, under component
+// hollywood.
+func routeHollywood(l zerolog.Logger) {
+	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
 }
 
 // consoleFields adapts an event for a person: *_s seconds become Go
