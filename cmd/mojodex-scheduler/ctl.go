@@ -335,9 +335,7 @@ func (c *ctlCmd) diagnose(addr string, tlsCfg *tls.Config) string {
 	if err == nil {
 		defer conn.Close()
 		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, err = conn.Read(make([]byte, 1))
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if _, err = conn.Read(make([]byte, 1)); isTimeout(err) {
 			err = nil
 		}
 	}
@@ -346,6 +344,12 @@ func (c *ctlCmd) diagnose(addr string, tlsCfg *tls.Config) string {
 	}
 	return hint + " Its certificate is accepted; the scheduler must also be able to dial back to " +
 		"this process and accept its certificate (a SAN for this host's address)"
+}
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // dialCause strips the "dial tcp ADDR:" prefix that the message repeats.
