@@ -132,9 +132,9 @@ type Config struct {
 // The service URIs and the secret are checked by CheckURIs, since commands
 // that make no call do not need them.
 func Load(environ []string) (Config, []Warning, error) {
-	_, names := parseEnviron(environ)
+	set, names := parseEnviron(environ)
 	warnings := unknownVariables(names)
-	env, err := readRaw(context.Background(), mapLookuper(environ))
+	env, err := readRaw(context.Background(), set)
 	if err != nil {
 		return Config{}, warnings, err
 	}
@@ -170,13 +170,14 @@ func Load(environ []string) (Config, []Warning, error) {
 }
 
 // readRaw reads the text of every setting through go-envconfig, which owns
-// the variable names, the defaults (the `env:"NAME, default=…"` tags) and
-// where the values come from (l); turning the text into typed, range-checked
-// values is this package's (settings.go), since every message quotes the
-// raw value and the parsing is stricter than go-envconfig's (decimal whole
-// numbers only, finite numbers, true/false/1/0 booleans). A variable set to
-// the empty string counts as unset.
-func readRaw(ctx context.Context, l envconfig.Lookuper) (map[string]string, error) {
+// the variable names and the defaults (the `env:"NAME, default=…"` tags);
+// set holds the variables set to a non-empty value (parseEnviron), so that
+// one set to the empty string counts as unset. Turning the text into
+// typed, range-checked values is this package's (settings.go), since every
+// message quotes the raw value and the parsing is stricter than
+// go-envconfig's (decimal whole numbers only, finite numbers,
+// true/false/1/0 booleans).
+func readRaw(ctx context.Context, set map[string]string) (map[string]string, error) {
 	t := reflect.TypeFor[Config]()
 	fields := make([]reflect.StructField, t.NumField())
 	for i := range fields {
@@ -184,7 +185,7 @@ func readRaw(ctx context.Context, l envconfig.Lookuper) (map[string]string, erro
 		fields[i] = reflect.StructField{Name: f.Name, Type: reflect.TypeFor[string](), Tag: reflect.StructTag(`env:"` + f.Tag.Get("env") + `"`)}
 	}
 	raw := reflect.New(reflect.StructOf(fields))
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: raw.Interface(), Lookuper: emptyIsUnset{l}}); err != nil {
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: raw.Interface(), Lookuper: envconfig.MapLookuper(set)}); err != nil {
 		return nil, fmt.Errorf("read the environment: %w", err)
 	}
 	out := make(map[string]string, len(settings))
@@ -194,24 +195,23 @@ func readRaw(ctx context.Context, l envconfig.Lookuper) (map[string]string, erro
 	return out, nil
 }
 
-// mapLookuper is an envconfig.Lookuper over environ ("NAME=value" entries;
-// the first entry of a name counts).
-func mapLookuper(environ []string) envconfig.Lookuper {
-	env, _ := parseEnviron(environ)
-	return envconfig.MapLookuper(env)
+// Lookup returns the value of the variable name in environ as Load reads
+// it: the first entry of the name counts, and one set to the empty string
+// is unset. The value is not checked: for a command that needs one
+// setting and must not fail on the others.
+func Lookup(environ []string, name string) (string, bool) {
+	set, _ := parseEnviron(environ)
+	v, ok := set[name]
+	return v, ok
 }
 
-// emptyIsUnset reports variables set to "" as unset, so that they take
-// their defaults (a .env file often holds "NAME=").
-type emptyIsUnset struct{ l envconfig.Lookuper }
-
-// Lookup implements envconfig.Lookuper.
-func (e emptyIsUnset) Lookup(key string) (string, bool) {
-	v, ok := e.l.Lookup(key)
-	if v == "" {
-		return "", false
+// Default returns the default value of the setting read from the variable
+// name, as its env tag gives it; "" when it has none or is not a setting.
+func Default(name string) string {
+	if s, ok := settingByName[name]; ok {
+		return s.def
 	}
-	return v, ok
+	return ""
 }
 
 // parseEnviron turns "NAME=value" entries into a map of the variables set to

@@ -395,3 +395,33 @@ func TestLevelCoversTheAcceptedWords(t *testing.T) {
 		t.Errorf("Level(loud) = %v, want %q", err, want)
 	}
 }
+
+// Lookup reads one variable as Load does; Default is its env tag's default,
+// the value Load gives an unset variable.
+func TestLookupAndDefault(t *testing.T) {
+	environ := []string{"MOJODEX_SCHEDULER_HTTP_ADDR=", "MOJODEX_SCHEDULER_HTTP_ADDR=0.0.0.0:1", "LOG_LEVEL=debug", "LOG_LEVEL=error"}
+	if v, ok := Lookup(environ, "MOJODEX_SCHEDULER_HTTP_ADDR"); ok {
+		t.Errorf("an empty first entry: %q, set", v)
+	}
+	if v, ok := Lookup(environ, "LOG_LEVEL"); !ok || v != "debug" {
+		t.Errorf("LOG_LEVEL: %q, %v; want the first entry", v, ok)
+	}
+	if v, ok := Lookup(environ, "PATH"); ok {
+		t.Errorf("PATH: %q, set", v)
+	}
+	c, err := load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"MOJODEX_SCHEDULER_HTTP_ADDR":   c.HTTPAddr,
+		"MOJODEX_SCHEDULER_REMOTE_ADDR": c.RemoteAddr,
+		"LOG_FORMAT":                    c.LogFormat,
+		"MOJODEX_SCHEDULER_SECRET":      "",
+		"PATH":                          "",
+	} {
+		if got := Default(name); got != want {
+			t.Errorf("Default(%s) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -25,10 +25,7 @@ func (c Config) items() []item {
 	if level == "critical" {
 		level = "critical (logged as error)"
 	}
-	tasks := c.Tasks
-	if tasks == "" {
-		tasks = "embedded defaults"
-	}
+	tasks := orUnset(c.Tasks, "MOJODEX_SCHEDULER_TASKS")
 	its := []item{
 		{key: "backend_uri", value: shownURI(c.BackendURI)},
 		{key: "background_uri", value: shownURI(c.BackgroundURI)},
@@ -44,13 +41,9 @@ func (c Config) items() []item {
 		its = append(its, item{key: "state_kind", value: string(loc.Kind)}, item{key: "state", value: loc.Redacted()})
 	}
 	if loc.Kind == StatePostgres {
-		replica := c.Replica
-		if replica == "" {
-			replica = "hostname-pid"
-		}
 		its = append(its,
 			item{key: "pg_schema", value: c.PGSchema},
-			item{key: "replica", value: replica},
+			item{key: "replica", value: orUnset(c.Replica, "MOJODEX_SCHEDULER_REPLICA")},
 			item{key: "lease", value: c.Lease},
 			item{key: "lease_renew", value: c.LeaseRenew},
 			item{key: "reaper_interval", value: c.ReaperInterval},
@@ -73,6 +66,15 @@ func (c Config) items() []item {
 		item{key: "ui_actions", value: onOff(c.UIToken != "")},
 		item{key: "ui_auth", value: c.UIAuth},
 	)
+}
+
+// orUnset is v, or when it is empty what the setting's unset tag says an
+// unset variable means.
+func orUnset(v, name string) string {
+	if v == "" {
+		return settingByName[name].unset
+	}
+	return v
 }
 
 // shownURI is a service URI for printing: without a password, or "unset".

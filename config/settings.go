@@ -156,12 +156,10 @@ func (s *setting) trims() bool {
 	return s.enum != nil || s.pattern != nil || s.check == "addr" || s.check == "state"
 }
 
-// load parses raw (the variable's value, or its default) into field and
-// checks it. The error does not repeat the variable's name.
+// load parses raw (the variable's value, without surrounding spaces when
+// the setting trims, or its default) into field and checks it. The error
+// does not repeat the variable's name.
 func (s *setting) load(field reflect.Value, raw string) error {
-	if s.trims() {
-		raw = strings.TrimSpace(raw)
-	}
 	switch {
 	case s.typ == durationType:
 		d, err := time.ParseDuration(raw)

@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/agnivade/levenshtein"
+	edlib "github.com/hbollon/go-edlib"
 )
 
 // prefix starts the name of every setting of the scheduler's own.
@@ -75,15 +75,15 @@ func suggestOwn(unknown, closest string, dist int) string {
 }
 
 // closestSetting returns the setting, among those for which keep is true,
-// closest to name by Levenshtein distance (the first in declaration order
-// on a tie), and that distance; "" and -1 when keep refuses them all.
+// closest to name by edit distance, a transposition counting as one edit
+// (the first in declaration order on a tie), and that distance; "" and -1 when keep refuses them all.
 func closestSetting(name string, keep func(string) bool) (string, int) {
 	best, bestDist := "", -1
 	for _, s := range settings {
 		if !keep(s.name) {
 			continue
 		}
-		if d := levenshtein.ComputeDistance(name, s.name); bestDist < 0 || d < bestDist {
+		if d := edlib.OSADamerauLevenshteinDistance(name, s.name); bestDist < 0 || d < bestDist {
 			best, bestDist = s.name, d
 		}
 	}

@@ -1,16 +1,9 @@
 package endpoint
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
-	"math/big"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +13,7 @@ import (
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
 	"github.com/mojodex/mojodex-scheduler/internal/remotetest"
 	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
+	"github.com/mojodex/mojodex-scheduler/internal/testpki"
 	"github.com/rs/zerolog"
 )
 
@@ -159,8 +153,8 @@ func waitUntil(d time.Duration, cond func() bool) bool {
 // by another CA.
 func mutualTLS(t *testing.T) (server, client, rogue *tls.Config) {
 	t.Helper()
-	pool, issue := testCA(t)
-	_, rogueIssue := testCA(t)
+	ca, rogueCA := testpki.New(t, "test CA"), testpki.New(t, "test CA")
+	pool := ca.Pool()
 	cfg := func(cert tls.Certificate) *tls.Config {
 		return &tls.Config{
 			MinVersion:   tls.VersionTLS13,
@@ -170,48 +164,5 @@ func mutualTLS(t *testing.T) (server, client, rogue *tls.Config) {
 			RootCAs:      pool,
 		}
 	}
-	return cfg(issue("server")), cfg(issue("client")), cfg(rogueIssue("rogue"))
-}
-
-func testCA(t *testing.T) (*x509.CertPool, func(name string) tls.Certificate) {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	serial := int64(1)
-	return pool, func(name string) tls.Certificate {
-		serial++
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-			KeyUsage:    x509.KeyUsageDigitalSignature,
-			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &k.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: k}
-	}
+	return cfg(ca.Issue(t, "server")), cfg(ca.Issue(t, "client")), cfg(rogueCA.Issue(t, "rogue"))
 }

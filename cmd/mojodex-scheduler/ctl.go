@@ -16,9 +16,9 @@ import (
 	controlv1 "github.com/mojodex/mojodex-scheduler/control/v1"
 	"github.com/mojodex/mojodex-scheduler/endpoint"
 	"github.com/mojodex/mojodex-scheduler/internal/safetext"
+	"github.com/mojodex/mojodex-scheduler/statuspage"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/rs/zerolog"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
@@ -32,7 +32,7 @@ const (
 // ctlCmd talks to a running scheduler through its remote control endpoint.
 // Its flags are shared by the subcommands, which kong hands this struct.
 type ctlCmd struct {
-	Addr    string        `help:"host:port of the scheduler's remote control endpoint." env:"MOJODEX_SCHEDULER_REMOTE_ADDR" default:"127.0.0.1:4000" placeholder:"HOST:PORT"`
+	Addr    string        `help:"host:port of the scheduler's remote control endpoint." env:"MOJODEX_SCHEDULER_REMOTE_ADDR" default:"${default_remote_addr}" placeholder:"HOST:PORT"`
 	Listen  string        `help:"host:port where ctl receives the reply, which the scheduler dials back (default: 127.0.0.1 and a free port when --addr is loopback, else this host's address on the route to --addr)." placeholder:"HOST:PORT"`
 	TLSCert string        `name:"tls-cert" help:"PEM certificate for mutual TLS (with --tls-key and --tls-ca)." env:"MOJODEX_SCHEDULER_TLS_CERT" type:"path" placeholder:"FILE"`
 	TLSKey  string        `name:"tls-key" help:"PEM private key of --tls-cert." env:"MOJODEX_SCHEDULER_TLS_KEY" type:"path" placeholder:"FILE"`
@@ -216,11 +216,11 @@ func (c *ctlCmd) call(a *appEnv, req, want proto.Message, table func(io.Writer, 
 		return fail(ctlExitRefused, "unexpected reply %s from %s (want %s)", proto.MessageName(v), addr, proto.MessageName(want))
 	}
 	if c.Output == "json" {
-		b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", UseProtoNames: true, EmitUnpopulated: true}.Marshal(resp)
+		b, err := statuspage.JSONOptions.Marshal(resp)
 		if err != nil {
 			return fail(ctlExitRefused, "encoding the reply as JSON: %v", err)
 		}
-		fmt.Fprintf(a.stdout, "%s\n", escapeJSONText(b))
+		fmt.Fprintf(a.stdout, "%s\n", safetext.EscapeJSON(b))
 	}
 	if e := resp.GetError(); e != nil {
 		msg := e.GetMessage()
@@ -243,7 +243,7 @@ func (c *ctlCmd) logger(a *appEnv) zerolog.Logger {
 		return zerolog.Nop()
 	}
 	l := zerolog.New(zerolog.ConsoleWriter{Out: a.stderr, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
+	routeHollywood(l)
 	return l
 }
 
@@ -335,9 +335,7 @@ func (c *ctlCmd) diagnose(addr string, tlsCfg *tls.Config) string {
 	if err == nil {
 		defer conn.Close()
 		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, err = conn.Read(make([]byte, 1))
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if _, err = conn.Read(make([]byte, 1)); isTimeout(err) {
 			err = nil
 		}
 	}
@@ -348,6 +346,12 @@ func (c *ctlCmd) diagnose(addr string, tlsCfg *tls.Config) string {
 		"this process and accept its certificate (a SAN for this host's address)"
 }
 
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // dialCause strips the "dial tcp ADDR:" prefix that the message repeats.
 func dialCause(err error) error {
 	var op *net.OpError
@@ -355,23 +359,6 @@ func dialCause(err error) error {
 		return op.Err
 	}
 	return err
-}
-
-// escapeJSONText writes as \u escapes the control characters that
-// protojson leaves raw in strings (DEL, the C1 controls, U+2028 and U+2029),
-// so that `-o json` on a terminal cannot carry a terminal escape either.
-// Outside strings JSON is ASCII, so the result is the same JSON.
-func escapeJSONText(b []byte) string {
-	var out strings.Builder
-	out.Grow(len(b))
-	for _, r := range string(b) {
-		if r == 0x7f || (r >= 0x80 && r <= 0x9f) || r == '\u2028' || r == '\u2029' {
-			fmt.Fprintf(&out, `\u%04x`, r)
-			continue
-		}
-		out.WriteRune(r)
-	}
-	return out.String()
 }
 
 // codeName names an error code for people: "unknown task", "invalid argument".

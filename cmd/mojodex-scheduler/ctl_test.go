@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -165,22 +164,5 @@ func TestCtlReplyAddr(t *testing.T) {
 	_, stderr, code, _ := runCtl("list", "--addr", "127.0.0.1:1", "--listen", "0.0.0.0:0")
 	if code != 2 || !strings.Contains(stderr, "--listen") {
 		t.Errorf("--listen 0.0.0.0:0: exit %d: %s", code, stderr)
-	}
-}
-
-// protojson leaves DEL, the C1 controls and U+2028/U+2029 raw in strings;
-// ctl's JSON output escapes them and stays the same JSON.
-func TestEscapeJSONText(t *testing.T) {
-	raw := []byte("{\"error\": \"a\\nb\x7f\u009b31m\u2028\u2029é\"}")
-	got := escapeJSONText(raw)
-	if want := `{"error": "a\nb\u007f\u009b31m\u2028\u2029é"}`; got != want {
-		t.Errorf("escapeJSONText = %s, want %s", got, want)
-	}
-	var a, b map[string]string
-	if err := json.Unmarshal(raw, &a); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(got), &b); err != nil || a["error"] != b["error"] {
-		t.Errorf("not the same JSON: %q, %q, %v", a, b, err)
 	}
 }

@@ -2,18 +2,10 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +21,7 @@ import (
 
 	"github.com/mojodex/mojodex-scheduler/internal/syncbuf"
 	"github.com/mojodex/mojodex-scheduler/internal/testnet"
+	"github.com/mojodex/mojodex-scheduler/internal/testpki"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -628,71 +621,30 @@ func listJSON(t *testing.T, addr string, env []string) map[string]jsonTask {
 	return tasks
 }
 
-// pki is a throw-away CA with certificates signed by it.
+// pki is a throw-away CA whose certificates are written to files, as the
+// scheduler and ctl read them.
 type pki struct {
-	dir    string
-	caCert *x509.Certificate
-	caKey  *ecdsa.PrivateKey
+	dir string
+	*testpki.CA
 }
 
 // newPKI creates a CA called name, its certificate in ca.pem.
 func newPKI(t *testing.T, name string) *pki {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pki{dir: t.TempDir(), caCert: cert, caKey: key}
-	writePEM(t, filepath.Join(p.dir, "ca.pem"), "CERTIFICATE", der)
+	p := &pki{dir: t.TempDir(), CA: testpki.New(t, name)}
+	writePrivate(t, p.ca(), p.CertPEM())
 	return p
 }
 
 // issue writes NAME.pem and NAME-key.pem: a certificate for 127.0.0.1 with
 // both server and client usages, since hollywood dials back with the same
 // TLS configuration it listens with.
-func (p *pki) issue(t *testing.T, name string, serial int64) (cert, key string) {
+func (p *pki) issue(t *testing.T, name string) (cert, key string) {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, &k.PublicKey, p.caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
+	certPEM, keyPEM := p.IssuePEM(t, name)
 	cert, key = filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+"-key.pem")
-	writePEM(t, cert, "CERTIFICATE", der)
-	writePEM(t, key, "PRIVATE KEY", keyDER)
+	writePrivate(t, cert, certPEM)
+	writePrivate(t, key, keyPEM)
 	return cert, key
 }
 
@@ -701,9 +653,9 @@ func (p *pki) ca() string { return filepath.Join(p.dir, "ca.pem") }
 
 // issueEnv issues a certificate (see issue) and returns the environment
 // that gives it, its key and the CA to the scheduler or to ctl.
-func (p *pki) issueEnv(t *testing.T, name string, serial int64) []string {
+func (p *pki) issueEnv(t *testing.T, name string) []string {
 	t.Helper()
-	cert, key := p.issue(t, name, serial)
+	cert, key := p.issue(t, name)
 	return tlsEnv(cert, key, p.ca())
 }
 
@@ -713,15 +665,10 @@ func tlsEnv(cert, key, ca string) []string {
 	return []string{"MOJODEX_SCHEDULER_TLS_CERT=" + cert, "MOJODEX_SCHEDULER_TLS_KEY=" + key, "MOJODEX_SCHEDULER_TLS_CA=" + ca}
 }
 
-func writePEM(t *testing.T, path, kind string, der []byte) {
+// writePrivate writes data to path, readable by its owner only.
+func writePrivate(t *testing.T, path string, data []byte) {
 	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: kind, Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// isTimeout reports whether err is a network timeout.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -131,7 +131,7 @@ func idleFlood(t *testing.T, mutual bool) {
 	var serverEnv, clientEnv []string
 	if mutual {
 		p := newPKI(t, "idle flood CA")
-		serverEnv, clientEnv = p.issueEnv(t, "scheduler", 2), p.issueEnv(t, "operator", 3)
+		serverEnv, clientEnv = p.issueEnv(t, "scheduler"), p.issueEnv(t, "operator")
 	}
 	var wrap []string
 	if p, err := exec.LookPath("prlimit"); err == nil {
@@ -233,8 +233,8 @@ func TestRemoteDeadReplyAddresses(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
 	p := newPKI(t, "dead replies CA")
-	srv := startServer(t, stub, writeFile(t, twoTasks), p.issueEnv(t, "scheduler", 2)...)
-	clientCert, clientKey := p.issue(t, "operator", 3)
+	srv := startServer(t, stub, writeFile(t, twoTasks), p.issueEnv(t, "scheduler")...)
+	clientCert, clientKey := p.issue(t, "operator")
 	clientEnv := tlsEnv(clientCert, clientKey, p.ca())
 	cfg, err := mutualTLS(tlsFiles{cert: clientCert, key: clientKey, ca: p.ca(), certName: "cert", keyName: "key", caName: "ca"})
 	if err != nil {

@@ -12,19 +12,18 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/mojodex/mojodex-scheduler/config"
 )
 
 // httpAddrVar names the setting of the /metrics, /healthz and /readyz
-// listener; defaultHTTPAddr is its default (config.Config.HTTPAddr).
-const (
-	httpAddrVar     = "MOJODEX_SCHEDULER_HTTP_ADDR"
-	defaultHTTPAddr = "127.0.0.1:9464"
-)
+// listener (config.Config.HTTPAddr).
+const httpAddrVar = "MOJODEX_SCHEDULER_HTTP_ADDR"
 
 // healthCmd is `mojodex-scheduler health`: a probe of a running scheduler's
 // /readyz for container health checks, so that an image needs no curl.
 type healthCmd struct {
-	Addr    string        `help:"host:port of the scheduler's health listener (default: MOJODEX_SCHEDULER_HTTP_ADDR, else 127.0.0.1:9464). An unspecified host (0.0.0.0, [::] or none) is probed on loopback." placeholder:"HOST:PORT"`
+	Addr    string        `help:"host:port of the scheduler's health listener (default: MOJODEX_SCHEDULER_HTTP_ADDR, else ${default_http_addr}). An unspecified host (0.0.0.0, [::] or none) is probed on loopback." placeholder:"HOST:PORT"`
 	Timeout time.Duration `help:"How long to wait for the answer." default:"2s"`
 }
 
@@ -32,7 +31,7 @@ type healthCmd struct {
 // answer is 200; otherwise it prints one line on stderr saying why and exits
 // 1, whatever the reason (container engines reserve other codes).
 func (h *healthCmd) Run(a *appEnv) error {
-	target, err := h.readyzURL(a.getenv)
+	target, err := h.readyzURL(a.environ)
 	if err == nil {
 		err = probe(target, h.Timeout)
 	}
@@ -44,15 +43,17 @@ func (h *healthCmd) Run(a *appEnv) error {
 	return nil
 }
 
-// readyzURL returns the URL to probe, from --addr or the environment.
-func (h *healthCmd) readyzURL(getenv func(string) (string, bool)) (string, error) {
+// readyzURL returns the URL to probe, from --addr or the environment
+// (os.Environ's form). Only the listener's setting is read: a probe does
+// not fail on the others.
+func (h *healthCmd) readyzURL(environ []string) (string, error) {
 	if h.Timeout <= 0 {
 		return "", fmt.Errorf("--timeout %s must be positive", h.Timeout)
 	}
 	addr, from := strings.TrimSpace(h.Addr), "--addr"
 	if addr == "" {
-		addr, from = defaultHTTPAddr, "the default address"
-		if v, ok := getenv(httpAddrVar); ok && strings.TrimSpace(v) != "" {
+		addr, from = config.Default(httpAddrVar), "the default address"
+		if v, ok := config.Lookup(environ, httpAddrVar); ok && strings.TrimSpace(v) != "" {
 			addr, from = strings.TrimSpace(v), httpAddrVar
 		}
 	}

@@ -124,12 +124,11 @@ func TestHealthDefaultAddrIsTheSchedulers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HTTPAddr != defaultHTTPAddr {
-		t.Fatalf("config default %q, health default %q", cfg.HTTPAddr, defaultHTTPAddr)
+	if def := config.Default(httpAddrVar); cfg.HTTPAddr != def {
+		t.Fatalf("config default %q, health default %q", cfg.HTTPAddr, def)
 	}
 	h := healthCmd{Timeout: time.Second}
-	env := &appEnv{environ: []string{httpAddrVar + "="}}
-	got, err := h.readyzURL(env.getenv)
+	got, err := h.readyzURL([]string{httpAddrVar + "="})
 	if err != nil || got != "http://127.0.0.1:9464/readyz" {
 		t.Errorf("empty variable: %q, %v", got, err)
 	}

@@ -70,6 +70,10 @@ func execute(args []string, stdout, stderr io.Writer) int {
 		kong.Writers(stdout, stderr),
 		kong.Exit(func(code int) { panic(exitError{code}) }),
 		kong.UsageOnError(),
+		kong.Vars{ // the settings' defaults, as config gives them, for the flags' defaults and help
+			"default_remote_addr": config.Default(envRemoteAddr),
+			"default_http_addr":   config.Default(httpAddrVar),
+		},
 	)
 	if err != nil {
 		fmt.Fprintf(stderr, "mojodex-scheduler: %v\n", err)
@@ -112,17 +116,6 @@ type appEnv struct {
 	environ        []string // os.Environ() form
 	warnings       []config.Warning
 	taskSet        []byte // the text of the task set loaded
-}
-
-// getenv returns the value of the environment variable name (the first
-// entry of that name counts, as for config.Load).
-func (a *appEnv) getenv(name string) (string, bool) {
-	for _, kv := range a.environ {
-		if k, v, ok := strings.Cut(kv, "="); ok && k == name {
-			return v, true
-		}
-	}
-	return "", false
 }
 
 // load reads the environment and the task set. The task file is the flag's
@@ -194,8 +187,14 @@ func (a *appEnv) logger(cfg config.Config) zerolog.Logger {
 	}
 	zerolog.TimeFieldFormat = time.RFC3339Nano
 	l := zerolog.New(w).Level(level).With().Timestamp().Logger()
-	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
+	routeHollywood(l)
 	return l
+}
+
+// routeHollywood sends hollywood's log/slog output to l, under component
+// hollywood.
+func routeHollywood(l zerolog.Logger) {
+	slog.SetDefault(slog.New(zerolog.NewSlogHandler(l.With().Str("component", "hollywood").Logger())))
 }
 
 // consoleFields adapts an event for a person: *_s seconds become Go

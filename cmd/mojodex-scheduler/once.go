@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -147,7 +148,7 @@ func selectTasks(specs []task.Spec, names []string) ([]task.Spec, error) {
 // printRunTable prints one line per run: task, outcome, pages, items, HTTP
 // status ("-" without a response), duration and error, control characters
 // escaped.
-func printRunTable(w interface{ Write([]byte) (int, error) }, runs []task.Run) error {
+func printRunTable(w io.Writer, runs []task.Run) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TASK\tOUTCOME\tPAGES\tITEMS\tSTATUS\tDURATION\tERROR")
 	for _, r := range runs {

@@ -26,9 +26,6 @@ const (
 	envInsecureRemote = "MOJODEX_SCHEDULER_INSECURE_REMOTE"
 )
 
-// defaultRemoteAddr is where the scheduler listens and ctl connects by default.
-const defaultRemoteAddr = "127.0.0.1:4000"
-
 // remoteOff as MOJODEX_SCHEDULER_REMOTE_ADDR disables the endpoint.
 const remoteOff = "off"
 
@@ -123,7 +120,7 @@ func planRemote(cfg config.Config) (remotePlan, error) {
 	}
 	loopback, err := isLoopback(addr)
 	if err != nil {
-		return remotePlan{}, fmt.Errorf("%s: %q is not host:port (e.g. %s), nor %q: %w", envRemoteAddr, addr, defaultRemoteAddr, remoteOff, err)
+		return remotePlan{}, fmt.Errorf("%s: %q is not host:port (e.g. %s), nor %q: %w", envRemoteAddr, addr, config.Default(envRemoteAddr), remoteOff, err)
 	}
 	tlsCfg, err := mutualTLS(serverTLSFiles(cfg))
 	if err != nil {
@@ -135,12 +132,6 @@ func planRemote(cfg config.Config) (remotePlan, error) {
 			envRemoteAddr, addr, envTLSCert, envTLSKey, envTLSCA, envInsecureRemote)
 	}
 	return remotePlan{addr: addr, loopback: loopback, tls: tlsCfg}, nil
-}
-
-// checkRemote reports what planRemote finds wrong.
-func checkRemote(cfg config.Config) error {
-	_, err := planRemote(cfg)
-	return err
 }
 
 // newEngine builds the actor engine of `run`, with the remote control

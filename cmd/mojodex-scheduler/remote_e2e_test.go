@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"net"
 	"os"
@@ -180,11 +179,11 @@ func TestCtlMutualTLS(t *testing.T) {
 	t.Parallel()
 	stub := startStub(t)
 	p := newPKI(t, "mojodex-scheduler test CA")
-	srv := startServer(t, stub, writeFile(t, twoTasks), p.issueEnv(t, "scheduler", 2)...)
+	srv := startServer(t, stub, writeFile(t, twoTasks), p.issueEnv(t, "scheduler")...)
 	if !strings.Contains(srv.logs.String(), `"mutual_tls":true`) {
 		t.Fatalf("the endpoint does not say it uses mutual TLS:\n%s", srv.logs.String())
 	}
-	clientCert, clientKey := p.issue(t, "operator", 3)
+	clientCert, clientKey := p.issue(t, "operator")
 	clientEnv := tlsEnv(clientCert, clientKey, p.ca())
 
 	answers := func() {
@@ -204,7 +203,7 @@ func TestCtlMutualTLS(t *testing.T) {
 	t.Logf("ctl without a certificate: %s", strings.TrimSpace(r.stderr))
 	// ctl with a certificate of another CA is refused in the handshake.
 	other := newPKI(t, "rogue CA")
-	rogueCert, rogueKey := other.issue(t, "rogue", 2)
+	rogueCert, rogueKey := other.issue(t, "rogue")
 	r = ctlFails(t, srv.addr, tlsEnv(rogueCert, rogueKey, p.ca()), []string{"no answer from " + srv.addr, "TLS"}, "list", "--timeout", "1s")
 	t.Logf("ctl with a certificate of another CA: %s", strings.TrimSpace(r.stderr))
 
@@ -224,9 +223,7 @@ func TestCtlMutualTLS(t *testing.T) {
 
 	// A TLS client without a certificate: refused at the handshake (with TLS
 	// 1.3 the client learns it on its first read).
-	pool := x509.NewCertPool()
-	pool.AddCert(p.caCert)
-	tconn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", srv.addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	tconn, err := tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", srv.addr, &tls.Config{RootCAs: p.Pool(), MinVersion: tls.VersionTLS12})
 	if err == nil {
 		_ = tconn.SetDeadline(time.Now().Add(5 * time.Second))
 		_, err = tconn.Write([]byte("hello"))
@@ -250,7 +247,7 @@ func TestRemoteStartup(t *testing.T) {
 	stub := startStub(t)
 	tasks := writeFile(t, twoTasks)
 	p := newPKI(t, "startup CA")
-	cert, key := p.issue(t, "scheduler", 2)
+	cert, key := p.issue(t, "scheduler")
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

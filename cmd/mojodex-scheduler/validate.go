@@ -32,10 +32,7 @@ func (v *validateCmd) Run(a *appEnv) error {
 	if err := cfg.CheckURIs(needsSecret(specs)); err != nil {
 		problems = append(problems, err)
 	}
-	if err := checkRemote(cfg); err != nil {
-		problems = append(problems, err)
-	}
-	if _, err := cfg.StateLocation(); err != nil {
+	if _, err := planRemote(cfg); err != nil {
 		problems = append(problems, err)
 	}
 	if len(problems) > 0 {

@@ -5,6 +5,7 @@
 package safetext
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"unicode"
@@ -29,7 +30,7 @@ func Escape(s string) string {
 			b.WriteString(strconv.FormatUint(uint64(s[i])|0x100, 16)[1:])
 		case r == '\\':
 			b.WriteString(`\\`)
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+		case unsafeRune(r):
 			q := strconv.QuoteRune(r) // e.g. '\n', '\x1b', '\u0085'
 			b.WriteString(q[1 : len(q)-1])
 		default:
@@ -40,10 +41,34 @@ func Escape(s string) string {
 	return b.String()
 }
 
+// EscapeJSON returns the JSON text b with the characters that a JSON
+// encoder may leave raw in strings and that a terminal acts on (DEL, the C1
+// controls, U+2028 and U+2029) written as \u escapes. The C0 controls are
+// left alone: an encoder escapes them in strings, and outside strings they
+// are the JSON's own white space. The result is the same JSON.
+func EscapeJSON(b []byte) string {
+	var out strings.Builder
+	out.Grow(len(b))
+	for _, r := range string(b) {
+		if r >= 0x7f && unsafeRune(r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.String()
+}
+
+// unsafeRune reports a character that a terminal may act on: a control
+// character (C0, DEL, C1) or a line or paragraph separator.
+func unsafeRune(r rune) bool {
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
+}
+
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r == '\\' || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if (r == utf8.RuneError && size == 1) || r == '\\' || unsafeRune(r) {
 			return true
 		}
 		i += size

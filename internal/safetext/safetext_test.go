@@ -1,6 +1,7 @@
 package safetext
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode"
@@ -40,4 +41,22 @@ func FuzzEscape(f *testing.F) {
 			t.Fatalf("Escape changed text that needs no escaping: %q -> %q", s, out)
 		}
 	})
+}
+
+// protojson leaves DEL, the C1 controls and U+2028/U+2029 raw in strings;
+// EscapeJSON escapes them (ctl -o json prints through it) and the JSON
+// stays the same.
+func TestEscapeJSON(t *testing.T) {
+	raw := []byte("{\"error\": \"a\\nb\x7f\u009b31m\u2028\u2029é\"}")
+	got := EscapeJSON(raw)
+	if want := `{"error": "a\nb\u007f\u009b31m\u2028\u2029é"}`; got != want {
+		t.Errorf("EscapeJSON = %s, want %s", got, want)
+	}
+	var a, b map[string]string
+	if err := json.Unmarshal(raw, &a); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(got), &b); err != nil || a["error"] != b["error"] {
+		t.Errorf("not the same JSON: %q, %q, %v", a, b, err)
+	}
 }
