@@ -1,9 +1,30 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"strings"
+	"time"
+
+	"github.com/mojodex/mojodex-scheduler/config"
+	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 )
+
+// startDemo starts the stub of both Mojodex services that --demo runs
+// against (replies after latency) and points cfg at it.
+func startDemo(cfg *config.Config, latency time.Duration) (*mojodexstub.Stub, error) {
+	stub, err := mojodexstub.Start(mojodexstub.Options{
+		Secret:          demoSecret,
+		EmailConfigured: true,
+		Backlog:         mojodexstub.DefaultBacklog(),
+		Latency:         latency,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo stub: %w", err)
+	}
+	cfg.BackendURI, cfg.BackgroundURI, cfg.Secret = stub.BackendURL(), stub.BackgroundURL(), demoSecret
+	return stub, nil
+}
 
 // demoReady is the message `run --demo` logs once it serves: what it runs
 // against, and what to try next. httpAddr is the address the status page

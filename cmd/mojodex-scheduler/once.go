@@ -15,7 +15,6 @@ import (
 
 	"github.com/anthdm/hollywood/actor"
 	"github.com/mojodex/mojodex-scheduler/internal/safetext"
-	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
@@ -51,12 +50,11 @@ func (o *onceCmd) Run(a *appEnv) error {
 		return err
 	}
 	if o.Demo {
-		stub, err := mojodexstub.Start(mojodexstub.Options{Secret: demoSecret, EmailConfigured: true, Backlog: mojodexstub.DefaultBacklog()})
+		stub, err := startDemo(&cfg, 0)
 		if err != nil {
-			return fmt.Errorf("demo stub: %w", err)
+			return err
 		}
 		defer stub.Close()
-		cfg.BackendURI, cfg.BackgroundURI, cfg.Secret = stub.BackendURL(), stub.BackgroundURL(), demoSecret
 	}
 	if err := cfg.CheckURIs(needsSecret(selected)); err != nil {
 		return err

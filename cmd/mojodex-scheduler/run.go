@@ -17,7 +17,6 @@ import (
 	"github.com/mojodex/mojodex-scheduler/actors"
 	"github.com/mojodex/mojodex-scheduler/config"
 	"github.com/mojodex/mojodex-scheduler/metrics"
-	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 	"github.com/mojodex/mojodex-scheduler/statuspage"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/store/pgstore"
@@ -63,17 +62,12 @@ func (r *runCmd) Run(a *appEnv) error {
 		log.Warn().Str("variable", w.Variable).Str("did_you_mean", w.Suggestion).Msg(w.String())
 	}
 	if r.Demo {
-		stub, err := mojodexstub.Start(mojodexstub.Options{
-			Secret:          demoSecret,
-			EmailConfigured: true,
-			Backlog:         mojodexstub.DefaultBacklog(),
-			Latency:         20 * time.Millisecond,
-		})
+		// A little latency, so that runs in progress show on the status page.
+		stub, err := startDemo(&cfg, 20*time.Millisecond)
 		if err != nil {
-			return fmt.Errorf("demo stub: %w", err)
+			return err
 		}
 		defer stub.Close()
-		cfg.BackendURI, cfg.BackgroundURI, cfg.Secret = stub.BackendURL(), stub.BackgroundURL(), demoSecret
 		cfg.State = "off" // the demo starts afresh every time and leaves no file behind
 		fireAtStart(specs)
 	}
