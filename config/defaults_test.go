@@ -27,6 +27,7 @@ func TestDefaultsAreThePackagesDefaults(t *testing.T) {
 		{"MOJODEX_SCHEDULER_QUEUE_SIZE", c.QueueSize, apiclient.DefaultQueueSize},
 		{"MOJODEX_SCHEDULER_REQUEST_TIMEOUT", c.RequestTimeout, apiclient.DefaultTimeout},
 		{"MOJODEX_SCHEDULER_MAX_ATTEMPTS", c.MaxAttempts, apiclient.DefaultMaxAttempts},
+		{"MOJODEX_SCHEDULER_GATE_INTERVAL", c.GateInterval, supervisor.DefaultGateInterval},
 		{"MOJODEX_SCHEDULER_LEASE", c.Lease, supervisor.DefaultLease},
 		{"MOJODEX_SCHEDULER_LEASE_RENEW", c.LeaseRenew, supervisor.DefaultLeaseRenew},
 		{"MOJODEX_SCHEDULER_REAPER_INTERVAL", c.ReaperInterval, supervisor.DefaultReaperInterval},

@@ -41,10 +41,13 @@ type options struct {
 // often would spend the rate limit on probes.
 const MinGateInterval = time.Second
 
+// DefaultGateInterval is how often gates are probed again by default.
+const DefaultGateInterval = 10 * time.Minute
+
 func defaultOptions() options {
 	return options{
 		logger:        zerolog.Nop(),
-		gateInterval:  10 * time.Minute,
+		gateInterval:  DefaultGateInterval,
 		askTimeout:    5 * time.Second,
 		maxControl:    32,
 		shutdownGrace: 5 * time.Second,
@@ -84,8 +87,8 @@ func WithRestartPolicy(p RestartPolicy) Option {
 	return func(o *options) error { o.policy = p; return nil }
 }
 
-// WithGateInterval sets how often gates are probed again (default 10m, at
-// least MinGateInterval).
+// WithGateInterval sets how often gates are probed again (default
+// DefaultGateInterval, at least MinGateInterval).
 func WithGateInterval(d time.Duration) Option {
 	return func(o *options) error {
 		if d < MinGateInterval {
