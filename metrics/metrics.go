@@ -16,7 +16,6 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"github.com/mojodex/mojodex-scheduler/task"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/mojodex/mojodex-scheduler/apiclient"
 	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -76,7 +76,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "runs_total",
-			Help:      "Runs of a task that ended, by outcome (ok, failed, skipped).",
+			Help:      "Runs of a task that ended, by outcome (" + valueList(task.Outcomes) + ").",
 		}, []string{"task", "outcome"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace,
@@ -93,7 +93,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "fires_skipped_total",
-			Help:      "Fires of a task that started no run, by reason (overlap, gated, draining, claimed, store, queue_full, paused).",
+			Help:      "Fires of a task that started no run, by reason (" + valueList(task.SkipReasons) + ").",
 		}, []string{"task", "reason"}),
 		missed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
@@ -310,29 +310,32 @@ func (o apiObserver) RateWaited(_ apiclient.Request, d time.Duration) {
 	o.m.rateWaitsNum.Inc()
 }
 
+// enumLabel is v as a label when it is one of values (the enum's list),
+// else "other".
+func enumLabel[T ~string](v T, values []T) string {
+	if slices.Contains(values, v) {
+		return string(v)
+	}
+	return "other"
+}
+
+// valueList says an enum's values for a help text: "ok, failed, skipped".
+func valueList[T ~string](values []T) string {
+	words := make([]string, len(values))
+	for i, v := range values {
+		words[i] = string(v)
+	}
+	return strings.Join(words, ", ")
+}
+
 // skipLabel is the reason as a label: one of task.SkipReasons, or "other".
-func skipLabel(r task.SkipReason) string {
-	if slices.Contains(task.SkipReasons, r) {
-		return string(r)
-	}
-	return "other"
-}
+func skipLabel(r task.SkipReason) string { return enumLabel(r, task.SkipReasons) }
 
-func outcomeLabel(o task.Outcome) string {
-	if slices.Contains(task.Outcomes, o) {
-		return string(o)
-	}
-	return "other"
-}
+// outcomeLabel is the outcome as a label: one of task.Outcomes, or "other".
+func outcomeLabel(o task.Outcome) string { return enumLabel(o, task.Outcomes) }
 
-func serviceLabel(s task.Service) string {
-	switch s {
-	case task.ServiceBackend, task.ServiceBackground:
-		return string(s)
-	default:
-		return "other"
-	}
-}
+// serviceLabel is the service as a label: one of task.Services, or "other".
+func serviceLabel(s task.Service) string { return enumLabel(s, task.Services) }
 
 func methodLabel(m string) string {
 	switch u := strings.ToUpper(m); u {

@@ -39,7 +39,7 @@ func (m *Metrics) Replicas() (actors.ReplicaObserver, error) {
 		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "fenced_writes_total",
-			Help:      "Writes of this replica refused because another replica took the run over, by kind (checkpoint, run, renew).",
+			Help:      "Writes of this replica refused because another replica took the run over, by kind (" + valueList(actors.FencedWrites) + ").",
 		}, []string{"kind"}),
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace,
