@@ -407,7 +407,6 @@ func (a *apiActor) onAttempt(r *apiRun, out attemptResult) {
 		a.release(r)
 		return
 	}
-	q := r.req.Request
 	if out.err != nil {
 		if out.status != 0 {
 			r.status = out.status
@@ -421,14 +420,13 @@ func (a *apiActor) onAttempt(r *apiRun, out attemptResult) {
 			}
 		}
 		r.progress.Pages++
-		a.finish(r, RunResult{Outcome: task.OutcomeFailed,
-			Err: fmt.Errorf("%s %s %s: attempt %d/%d: %w", q.Service, q.Method, q.Path, r.attempt, a.client.cfg.MaxAttempts, out.err)})
+		a.finish(r, RunResult{Outcome: task.OutcomeFailed, Err: a.client.attemptError(r.page, r.attempt, out.err)})
 		return
 	}
 	r.progress.Pages++
 	r.status = out.status
 	r.attempt = 0
-	key := q.Result
+	key := r.req.Request.Result
 	p := r.req.Paginate
 	if p != nil {
 		key = p.Result

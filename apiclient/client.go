@@ -322,10 +322,7 @@ func defaultHTTPClient() *http.Client {
 func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	start := time.Now()
 	var resp Response
-	maxAttempts := c.cfg.MaxAttempts
-	wrap := func(attempt int, err error) error {
-		return fmt.Errorf("%s %s %s: attempt %d/%d: %w", req.Service, req.Method, req.Path, attempt, maxAttempts, err)
-	}
+	wrap := func(attempt int, err error) error { return c.attemptError(req, attempt, err) }
 	finish := func() { resp.Duration = time.Since(start) }
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -364,6 +361,11 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 			return resp, wrap(attempt, joinLast("waiting to retry", err, lastErr))
 		}
 	}
+}
+
+// attemptError is err of req's attempt number attempt, naming the call.
+func (c *Client) attemptError(req Request, attempt int, err error) error {
+	return fmt.Errorf("%s %s %s: attempt %d/%d: %w", req.Service, req.Method, req.Path, attempt, c.cfg.MaxAttempts, err)
 }
 
 // try performs one attempt of req: it builds the HTTP request (with its own
