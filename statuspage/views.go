@@ -11,15 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
 // This file turns the supervisor's answers (task.Status) into what the
 // templates show. Nothing here is kept between requests.
 
-// StripLength is how many recent outcomes the tasks page shows per task
-// (the supervisor keeps that many runs).
-const StripLength = 20
+// StripLength is how many recent outcomes the tasks page shows per task:
+// as many runs as the supervisor keeps.
+const StripLength = supervisor.HistorySize
 
 // when is an instant as the pages show it: a <time> element whose text the
 // browser rewrites in its own zone.
