@@ -160,9 +160,8 @@ type runView struct {
 	Tags []string
 	// Replica names the replica that finished it.
 	Replica string
-	// Skipped is true for a recorded skip; Summary then says why, else it
-	// gives the run's numbers ("420 ms · 3 pages · 120 items · HTTP 200").
-	Skipped bool
+	// Summary says why a recorded skip was skipped, else it gives the
+	// run's numbers ("420 ms · 3 pages · 120 items · HTTP 200").
 	Summary string
 	// Failure is why a run that was not skipped failed ("" otherwise).
 	Failure string
@@ -185,17 +184,11 @@ func newRunView(r task.Run, now time.Time) runView {
 	if !r.Manual && !r.Resumed {
 		v.Lateness = DurationWords(r.Lateness)
 	}
-	if r.Manual {
-		v.Tags = append(v.Tags, "manual")
-	}
-	if r.Resumed {
-		v.Tags = append(v.Tags, "resumed")
-	}
+	v.Tags = runTags(r.Manual, r.Resumed)
 	if r.Outcome == task.OutcomeSkipped && r.Err == "" && r.Reason != "" {
 		v.Err = r.Reason.Describe("")
 	}
-	v.Skipped = r.Outcome == task.OutcomeSkipped
-	if v.Skipped {
+	if r.Outcome == task.OutcomeSkipped {
 		v.Summary = v.Err
 	} else {
 		v.Failure = v.Err
@@ -210,6 +203,18 @@ func newRunView(r task.Run, now time.Time) runView {
 		v.Summary = strings.Join(parts, " · ")
 	}
 	return v
+}
+
+// runTags marks manual and resumed runs.
+func runTags(manual, resumed bool) []string {
+	var tags []string
+	if manual {
+		tags = append(tags, "manual")
+	}
+	if resumed {
+		tags = append(tags, "resumed")
+	}
+	return tags
 }
 
 // truncate shortens s to at most n runes, marking the cut.
@@ -471,17 +476,10 @@ func newTaskDetail(st task.Status, now time.Time) taskDetail {
 		d.Runs = append(d.Runs, rv)
 	}
 	for _, r := range st.Running {
-		rv := runningView{
+		d.Running = append(d.Running, runningView{
 			Slot: newWhen(r.Slot, now), Start: newWhen(r.Start, now), Deadline: newWhen(r.Deadline, now),
-			Progress: progressWords(r.Progress),
-		}
-		if r.Manual {
-			rv.Tags = append(rv.Tags, "manual")
-		}
-		if r.Resumed {
-			rv.Tags = append(rv.Tags, "resumed")
-		}
-		d.Running = append(d.Running, rv)
+			Progress: progressWords(r.Progress), Tags: runTags(r.Manual, r.Resumed),
+		})
 	}
 	if st.Spec != nil {
 		d.Spec = specGroups(st.Spec)
