@@ -71,11 +71,7 @@ func periodWords(d time.Duration) string {
 			return u.one
 		}
 		if d%u.d == 0 {
-			n := int64(d / u.d)
-			if u.d == 24*time.Hour {
-				return strconv.FormatInt(n, 10) + " days"
-			}
-			return strconv.FormatInt(n, 10) + " " + u.plural
+			return strconv.FormatInt(int64(d/u.d), 10) + " " + u.plural
 		}
 	}
 	return DurationWords(d)
