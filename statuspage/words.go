@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mojodex/mojodex-scheduler/schedule"
 )
 
 // This file puts schedules, durations and instants into the short words
@@ -95,16 +97,11 @@ var weekOrder = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.T
 func weekdayWords(list string) (string, bool) {
 	var set [7]bool
 	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		found := false
-		for d := time.Sunday; d <= time.Saturday; d++ {
-			if strings.EqualFold(name, d.String()) {
-				set[d], found = true, true
-			}
-		}
-		if !found {
+		d, err := schedule.ParseWeekday(name)
+		if err != nil {
 			return "", false
 		}
+		set[d] = true
 	}
 	var parts []string
 	all := true
