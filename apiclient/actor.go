@@ -57,7 +57,6 @@ type apiRun struct {
 	retry    *time.Timer // the backoff before the next attempt, if sleeping
 	page     Request     // the request of the current page, built before each attempt
 	waitFrom time.Time   // when the run started waiting for a token (zero: not waiting)
-	parked   bool        // waiting for its lease to be renewed
 	stop     func()      // cancels the attempt in flight (nil when none)
 }
 
@@ -283,7 +282,6 @@ const leaseRecheck = time.Second
 
 // park sets aside a run whose lease may have lapsed.
 func (a *apiActor) park(r *apiRun, now time.Time) {
-	r.parked = true
 	a.parked = append(a.parked, r)
 	a.armWake(now.Add(leaseRecheck))
 }
@@ -293,7 +291,6 @@ func (a *apiActor) unpark() {
 	parked := a.parked
 	a.parked = nil
 	for _, r := range parked {
-		r.parked = false
 		if _, ok := a.held[r]; ok {
 			a.enqueue(r)
 		}
