@@ -146,7 +146,6 @@ func plural(n int, one, many string) string {
 type runView struct {
 	// Outcome is ok, failed or skipped (also the CSS class).
 	Outcome string
-	Slot    when
 	Start   when
 	// Duration and Lateness in words; Lateness is empty for manual and
 	// resumed runs.
@@ -170,7 +169,6 @@ type runView struct {
 func newRunView(r task.Run, now time.Time) runView {
 	v := runView{
 		Outcome:  string(r.Outcome),
-		Slot:     newWhen(r.Slot, now),
 		Start:    newWhen(r.Start, now),
 		Duration: DurationWords(r.Duration),
 		Pages:    r.Pages,
@@ -362,8 +360,7 @@ type taskRow struct {
 	// history was read; HistoryErr says why it was not.
 	Strip      template.HTML
 	HistoryErr string
-	// Counts counts the strip's runs by outcome; CountsText says it.
-	Counts     stripCounts
+	// CountsText counts the strip's runs by outcome, in words.
 	CountsText string
 }
 
@@ -396,8 +393,9 @@ func newTaskRow(st task.Status, history []task.Run, historyErr error, now time.T
 		row.HistoryErr = historyErr.Error()
 		return row
 	}
-	row.Strip, row.Counts = strip(history, titles)
-	row.CountsText = row.Counts.String()
+	var counts stripCounts
+	row.Strip, counts = strip(history, titles)
+	row.CountsText = counts.String()
 	return row
 }
 
