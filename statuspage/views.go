@@ -41,7 +41,7 @@ func newWhen(t, now time.Time) when {
 	return when{
 		ISO:      u.Format(time.RFC3339Nano),
 		UTC:      u.Format("2006-01-02 15:04:05 UTC"),
-		Relative: RelativeWords(t, now),
+		Relative: relativeWords(t, now),
 	}
 }
 
@@ -170,7 +170,7 @@ func newRunView(r task.Run, now time.Time) runView {
 	v := runView{
 		Outcome:  string(r.Outcome),
 		Start:    newWhen(r.Start, now),
-		Duration: DurationWords(r.Duration),
+		Duration: durationWords(r.Duration),
 		Pages:    r.Pages,
 		Items:    r.Items,
 		Err:      r.Err,
@@ -180,7 +180,7 @@ func newRunView(r task.Run, now time.Time) runView {
 		v.Status = strconv.Itoa(r.Status)
 	}
 	if !r.Manual && !r.Resumed {
-		v.Lateness = DurationWords(r.Lateness)
+		v.Lateness = durationWords(r.Lateness)
 	}
 	v.Tags = runTags(r.Manual, r.Resumed)
 	if r.Outcome == task.OutcomeSkipped && r.Err == "" && r.Reason != "" {
@@ -326,7 +326,7 @@ func appendRunTitle(b []byte, r task.Run) []byte {
 	}
 	if r.Outcome != task.OutcomeSkipped {
 		b = append(b, " · "...)
-		b = append(b, DurationWords(r.Duration)...)
+		b = append(b, durationWords(r.Duration)...)
 		b = append(b, " · "...)
 		b = strconv.AppendInt(b, int64(r.Items), 10)
 		b = append(b, " items"...)
@@ -370,7 +370,7 @@ func newTaskRow(st task.Status, history []task.Run, historyErr error, now time.T
 	row := taskRow{
 		Name:        st.Name,
 		URL:         taskURL(st.Name),
-		Schedule:    ScheduleWords(st.Schedule),
+		Schedule:    scheduleWords(st.Schedule),
 		ScheduleRaw: st.Schedule,
 		State:       newStateView(st),
 		Next:        newWhen(st.Next, now),

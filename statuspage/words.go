@@ -23,12 +23,12 @@ var (
 	cronRE   = regexp.MustCompile(`^cron "(.+)" \((.+)\)$`)
 )
 
-// ScheduleWords describes a schedule, given as the supervisor describes it
+// scheduleWords describes a schedule, given as the supervisor describes it
 // (task.Status.Schedule), in a few words: "every 10 min", "every hour",
 // "daily 09:00 Europe/Paris", "daily 09:00 Europe/Paris, Mon–Fri",
 // "cron 0 15 3 * * * in America/New_York". An unknown form comes back
 // unchanged.
-func ScheduleWords(desc string) string {
+func scheduleWords(desc string) string {
 	if p, ok := strings.CutPrefix(desc, "every "); ok {
 		d, err := time.ParseDuration(p)
 		if err != nil || d <= 0 {
@@ -76,7 +76,7 @@ func periodWords(d time.Duration) string {
 			return strconv.FormatInt(int64(d/u.d), 10) + " " + u.plural
 		}
 	}
-	return DurationWords(d)
+	return durationWords(d)
 }
 
 // clockWords drops zero seconds from "HH:MM:SS".
@@ -133,10 +133,10 @@ func weekdayWords(list string) (string, bool) {
 
 func short(d time.Weekday) string { return d.String()[:3] }
 
-// DurationWords says a duration briefly, to a precision that suits its
+// durationWords says a duration briefly, to a precision that suits its
 // size: "0 ms", "340 ms", "1.2 s", "42 s", "3 min 4 s", "2 h 5 min",
 // "3 d 4 h".
-func DurationWords(d time.Duration) string {
+func durationWords(d time.Duration) string {
 	neg := d < 0
 	if neg {
 		d = -d
@@ -178,10 +178,10 @@ func twoUnits(d, big time.Duration, bigName string, small time.Duration, smallNa
 	return fmt.Sprintf("%d %s %d %s", n, bigName, rest, smallName)
 }
 
-// RelativeWords says when t is as seen from now: "in 4 min", "3 h ago",
+// relativeWords says when t is as seen from now: "in 4 min", "3 h ago",
 // "just now" within a second. The same rule is in app.js, which updates
 // the words in the browser.
-func RelativeWords(t, now time.Time) string {
+func relativeWords(t, now time.Time) string {
 	d := t.Sub(now)
 	if d > -time.Second && d < time.Second {
 		return "just now"
