@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/prometheus/client_golang/prometheus"
@@ -226,7 +227,10 @@ func (m *Metrics) Prepare(specs []task.Spec, now time.Time) {
 
 // Interval is a task's period: its every: duration, or the longest gap
 // between consecutive fires of its at/cron schedule over the next year
-// (0 when the schedule cannot be built or has fewer than two fires).
+// (0 when the schedule cannot be built or has fewer than two fires). A
+// schedule that fires more than intervalFires times a year is walked fire
+// by fire that far only; over the rest of the year each day's start is
+// probed for the gap that follows it.
 func Interval(s *task.Spec, now time.Time) time.Duration {
 	if s.Every > 0 {
 		return s.Every
@@ -235,13 +239,38 @@ func Interval(s *task.Spec, now time.Time) time.Duration {
 	if err != nil {
 		return 0
 	}
+	return longestGap(sched, now, now.Add(366*24*time.Hour))
+}
+
+// intervalFires bounds the fires longestGap walks one by one: a cron
+// schedule with a seconds field fires 31 million times a year.
+const intervalFires = 10_000
+
+// longestGap is the longest gap between consecutive fires of sched that
+// start in [from, end).
+func longestGap(sched schedule.Schedule, from, end time.Time) time.Duration {
 	var longest time.Duration
-	prev := sched.Next(now)
-	for t := prev; !t.IsZero() && t.Sub(now) < 366*24*time.Hour; prev = t {
-		if t = sched.Next(prev); t.IsZero() {
+	prev := sched.Next(from)
+	for i := 0; !prev.IsZero() && prev.Before(end); i++ {
+		if i == intervalFires {
+			// A gap that spans the start of a day is found from there
+			// (shortened by the part before it); shorter ones repeat
+			// those already walked.
+			for day := prev; day.Before(end); day = day.Add(24 * time.Hour) {
+				next := sched.Next(day)
+				if next.IsZero() {
+					break
+				}
+				longest = max(longest, next.Sub(day))
+			}
 			break
 		}
-		longest = max(longest, t.Sub(prev))
+		next := sched.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		longest = max(longest, next.Sub(prev))
+		prev = next
 	}
 	return longest
 }
