@@ -57,7 +57,6 @@ type apiRun struct {
 	retry    *time.Timer // the backoff before the next attempt, if sleeping
 	page     Request     // the request of the current page, built before each attempt
 	waitFrom time.Time   // when the run started waiting for a token (zero: not waiting)
-	parked   bool        // waiting for its lease to be renewed
 	stop     func()      // cancels the attempt in flight (nil when none)
 }
 
@@ -283,7 +282,6 @@ const leaseRecheck = time.Second
 
 // park sets aside a run whose lease may have lapsed.
 func (a *apiActor) park(r *apiRun, now time.Time) {
-	r.parked = true
 	a.parked = append(a.parked, r)
 	a.armWake(now.Add(leaseRecheck))
 }
@@ -293,7 +291,6 @@ func (a *apiActor) unpark() {
 	parked := a.parked
 	a.parked = nil
 	for _, r := range parked {
-		r.parked = false
 		if _, ok := a.held[r]; ok {
 			a.enqueue(r)
 		}
@@ -407,7 +404,6 @@ func (a *apiActor) onAttempt(r *apiRun, out attemptResult) {
 		a.release(r)
 		return
 	}
-	q := r.req.Request
 	if out.err != nil {
 		if out.status != 0 {
 			r.status = out.status
@@ -421,14 +417,13 @@ func (a *apiActor) onAttempt(r *apiRun, out attemptResult) {
 			}
 		}
 		r.progress.Pages++
-		a.finish(r, RunResult{Outcome: task.OutcomeFailed,
-			Err: fmt.Errorf("%s %s %s: attempt %d/%d: %w", q.Service, q.Method, q.Path, r.attempt, a.client.cfg.MaxAttempts, out.err)})
+		a.finish(r, RunResult{Outcome: task.OutcomeFailed, Err: a.client.attemptError(r.page, r.attempt, out.err)})
 		return
 	}
 	r.progress.Pages++
 	r.status = out.status
 	r.attempt = 0
-	key := q.Result
+	key := r.req.Request.Result
 	p := r.req.Paginate
 	if p != nil {
 		key = p.Result

@@ -83,6 +83,14 @@ func newEngine(t *testing.T) *actor.Engine {
 	return e
 }
 
+// startActor spawns the API-client actor over a client that h answers
+// (mod, when not nil, may change the client's configuration first).
+func startActor(t *testing.T, h http.RoundTripper, mod func(*Config)) (*actor.Engine, *actor.PID) {
+	t.Helper()
+	e := newEngine(t)
+	return e, e.Spawn(NewActor(fakeClient(t, h, mod), nil), "api")
+}
+
 // runReq is a run of one page (or paginated with p) to path on service.
 func runReq(service task.Service, path string, p *task.Paginate, s RunSink) *RunRequest {
 	return &RunRequest{
@@ -158,9 +166,7 @@ func TestActorDrivesOffsetPaginationWithCheckpointsAndKeys(t *testing.T) {
 			b, _ := json.Marshal(map[string]any{"user_ids": ids})
 			return fakeResponse(r, 200, string(b)), nil
 		})
-		c := fakeClient(t, h, nil)
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, nil)
 		s := newSink()
 		p := &task.Paginate{Mode: task.ModeOffset, Size: 50, SizeField: "n_users", OffsetField: "offset", Result: "user_ids", MaxPages: 10}
 		req := runReq(task.ServiceBackend, "/home_chat", p, s)
@@ -198,8 +204,7 @@ func TestActorWaitsForTheCheckpointBeforeTheNextPage(t *testing.T) {
 			b, _ := json.Marshal(map[string]any{"ids": ids})
 			return fakeResponse(r, 200, string(b)), nil
 		})
-		e := newEngine(t)
-		api := e.Spawn(NewActor(fakeClient(t, h, nil), nil), "api")
+		e, api := startActor(t, h, nil)
 		s := newSink()
 		s.saves = make(chan func(), 1)
 		e.Send(api, runReq(task.ServiceBackend, "/page", &task.Paginate{Mode: task.ModeOffset, Size: 2, SizeField: "n", OffsetField: "offset", Result: "ids", MaxPages: 5}, s))
@@ -224,9 +229,7 @@ func TestActorResumesFromProgressAndStopsAtMaxPages(t *testing.T) {
 		h := newHandler(func(r *http.Request, n int) (*http.Response, error) {
 			return fakeResponse(r, 200, `{"ids":[`+strings.TrimSuffix(strings.Repeat("1,", 5), ",")+`]}`), nil
 		})
-		c := fakeClient(t, h, nil)
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, nil)
 		s := newSink()
 		req := runReq(task.ServiceBackground, "/drain", &task.Paginate{Mode: task.ModeOffset, Size: 5, SizeField: "n", OffsetField: "offset", Result: "ids", MaxPages: 4}, s)
 		req.From = task.Progress{Pages: 2, Offset: 10, Items: 10}
@@ -253,9 +256,7 @@ func TestActorHungServiceDoesNotStarveTheOther(t *testing.T) {
 			}
 			return fakeResponse(r, 200, `{}`), nil
 		})
-		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 2; cfg.Timeout = 40 * time.Second })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, func(cfg *Config) { cfg.MaxInFlight = 2; cfg.Timeout = 40 * time.Second })
 		var hung []*sink
 		for range 6 {
 			s := newSink()
@@ -303,9 +304,7 @@ func TestActorRetryBackoffHoldsNoSlot(t *testing.T) {
 			}
 			return fakeResponse(r, 200, `{}`), nil
 		})
-		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.BackoffMax = 10 * time.Second })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.BackoffMax = 10 * time.Second })
 		flaky, other := newSink(), newSink()
 		start := time.Now()
 		e.Send(api, runReq(task.ServiceBackend, "/flaky", nil, flaky))
@@ -324,9 +323,7 @@ func TestActorRetryBackoffHoldsNoSlot(t *testing.T) {
 func TestActorRateLimitShared(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) { return fakeResponse(r, 200, `{}`), nil })
-		c := fakeClient(t, h, func(cfg *Config) { cfg.Rate = 4; cfg.Burst = 2; cfg.MaxInFlight = 8 })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, func(cfg *Config) { cfg.Rate = 4; cfg.Burst = 2; cfg.MaxInFlight = 8 })
 		start := time.Now()
 		var sinks []*sink
 		for i := range 10 {
@@ -349,9 +346,7 @@ func TestActorRateLimitShared(t *testing.T) {
 func TestActorQueueIsBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) { return hang(r) })
-		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.QueueSize = 3 })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.QueueSize = 3 })
 		for range 4 { // one in flight, three waiting
 			e.Send(api, runReq(task.ServiceBackend, "/x", nil, newSink()))
 		}
@@ -379,9 +374,7 @@ func TestActorQueueBoundPerService(t *testing.T) {
 			}
 			return fakeResponse(r, 200, `{}`), nil
 		})
-		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.QueueSize = 3 })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.QueueSize = 3 })
 		for range 4 { // one in flight, three waiting
 			e.Send(api, runReq(task.ServiceBackend, "/slow", nil, newSink()))
 		}
@@ -406,9 +399,7 @@ func TestActorQueueBoundPerService(t *testing.T) {
 func TestActorDeadlineAndCancellation(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) { return hang(r) })
-		c := fakeClient(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.Timeout = time.Hour })
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, func(cfg *Config) { cfg.MaxInFlight = 1; cfg.Timeout = time.Hour })
 		start := time.Now()
 		first, queued, cancelled := newSink(), newSink(), newSink()
 		r1 := runReq(task.ServiceBackend, "/x", nil, first)
@@ -476,9 +467,7 @@ func TestActorRefusesRedirects(t *testing.T) {
 		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) {
 			return fakeResponse(r, 307, ``, "Location", "http://127.0.0.1:9999/steal"), nil
 		})
-		c := fakeClient(t, h, nil)
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, nil)
 		s := newSink()
 		e.Send(api, runReq(task.ServiceBackend, "/x", nil, s))
 		r := s.wait(t)
@@ -501,9 +490,7 @@ func TestActorRedactsEchoedSecret(t *testing.T) {
 		h := newHandler(func(r *http.Request, _ int) (*http.Response, error) {
 			return fakeResponse(r, 200, `<html>your Authorization was `+r.Header.Get("Authorization")+`</html>`), nil
 		})
-		c := fakeClient(t, h, nil)
-		e := newEngine(t)
-		api := e.Spawn(NewActor(c, nil), "api")
+		e, api := startActor(t, h, nil)
 		s := newSink()
 		e.Send(api, runReq(task.ServiceBackend, "/x", nil, s))
 		r := s.wait(t)

@@ -31,9 +31,6 @@ import (
 // body makes the call fail without retry.
 const MaxBody = 1 << 20
 
-// maxErrorBody is how many bytes of a non-2xx body a StatusError keeps.
-const maxErrorBody = 200
-
 // DatetimeLayout is the format of the "datetime" field sent with every call:
 // Python's naive isoformat with microseconds (no zone, local time).
 const DatetimeLayout = "2006-01-02T15:04:05.000000"
@@ -325,10 +322,7 @@ func defaultHTTPClient() *http.Client {
 func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 	start := time.Now()
 	var resp Response
-	maxAttempts := c.cfg.MaxAttempts
-	wrap := func(attempt int, err error) error {
-		return fmt.Errorf("%s %s %s: attempt %d/%d: %w", req.Service, req.Method, req.Path, attempt, maxAttempts, err)
-	}
+	wrap := func(attempt int, err error) error { return c.attemptError(req, attempt, err) }
 	finish := func() { resp.Duration = time.Since(start) }
 	timeout := req.Timeout
 	if timeout <= 0 {
@@ -367,6 +361,11 @@ func (c *Client) Do(ctx context.Context, req Request) (Response, error) {
 			return resp, wrap(attempt, joinLast("waiting to retry", err, lastErr))
 		}
 	}
+}
+
+// attemptError is err of req's attempt number attempt, naming the call.
+func (c *Client) attemptError(req Request, attempt int, err error) error {
+	return fmt.Errorf("%s %s %s: attempt %d/%d: %w", req.Service, req.Method, req.Path, attempt, c.cfg.MaxAttempts, err)
 }
 
 // try performs one attempt of req: it builds the HTTP request (with its own
@@ -603,21 +602,11 @@ func (c *Client) attempt(ctx context.Context, httpReq *http.Request, path string
 		if where == "" {
 			where = "(no Location header)"
 		}
-		out.err = &StatusError{
-			Status: hresp.StatusCode,
-			Body:   truncate(c.redact("redirect to "+where+" refused: the scheduler never follows redirects"), maxErrorBody),
-			Method: httpReq.Method,
-			Path:   path,
-		}
+		out.err = c.statusError(hresp.StatusCode, httpReq.Method, path, "redirect to "+where+" refused: the scheduler never follows redirects")
 		out.d = time.Since(start)
 		return out
 	}
-	out.err = &StatusError{
-		Status: hresp.StatusCode,
-		Body:   truncate(c.redact(string(body)), maxErrorBody),
-		Method: httpReq.Method,
-		Path:   path,
-	}
+	out.err = c.statusError(hresp.StatusCode, httpReq.Method, path, string(body))
 	switch hresp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
 		out.retry = true
@@ -631,23 +620,6 @@ func (c *Client) attempt(ctx context.Context, httpReq *http.Request, path string
 	}
 	out.d = time.Since(start)
 	return out
-}
-
-// redact removes the secret from s (for log fields and error bodies), in
-// every form a reply may echo it in (see secretForms).
-func (c *Client) redact(s string) string {
-	for _, f := range c.secrets {
-		s = strings.ReplaceAll(s, f, redacted)
-	}
-	return s
-}
-
-// truncate cuts s to at most n bytes without leaving a partial UTF-8 rune.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }
 
 // waitRate waits for the rate limiter; it returns the time waited.

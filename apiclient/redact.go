@@ -13,6 +13,45 @@ import (
 // redacted replaces the secret wherever it is found.
 const redacted = "[REDACTED]"
 
+// maxExcerpt is how many bytes of a reply an error quotes: a StatusError's
+// body, a Snippet.
+const maxExcerpt = 200
+
+// redact removes the secret from s (for log fields and error bodies), in
+// every form a reply may echo it in (see secretForms).
+func (c *Client) redact(s string) string {
+	for _, f := range c.secrets {
+		s = strings.ReplaceAll(s, f, redacted)
+	}
+	return s
+}
+
+// excerpt is what an error may quote of s, a reply: s with the secret
+// redacted, then cut to maxExcerpt bytes (so that a secret across the cut
+// is redacted too). cut reports whether s was cut.
+func (c *Client) excerpt(s string) (text string, cut bool) {
+	s = c.redact(s)
+	if len(s) <= maxExcerpt {
+		return s, false
+	}
+	return truncate(s, maxExcerpt), true
+}
+
+// statusError is the error of a final answer with status: its excerpt of
+// text (the body, or what a redirect pointed at).
+func (c *Client) statusError(status int, method, path, text string) *StatusError {
+	body, _ := c.excerpt(text)
+	return &StatusError{Status: status, Body: body, Method: method, Path: path}
+}
+
+// truncate cuts s to at most n bytes without leaving a partial UTF-8 rune.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}
+
 // secretForms returns the texts that stand for secret in a reply that
 // echoes it: the secret itself; the escaped forms a JSON encoder writes it
 // in (Go's, with and without HTML escaping, and Python's ensure_ascii,

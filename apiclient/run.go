@@ -84,9 +84,6 @@ func IdempotencyKey(taskName string, slot time.Time, page int) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// snippetLen is how much of a bad reply goes into errors and logs.
-const snippetLen = 200
-
 // CountList checks that body is a JSON object and returns the length of the
 // list under key (when key is empty, only the object is checked). Any other
 // shape is an error quoting the first 200 bytes of the body, with the
@@ -114,9 +111,9 @@ func (c *Client) CountList(body []byte, key string) (int, error) {
 // redacted (a secret cut by the 200-byte boundary is redacted too) and
 // every control character escaped.
 func (c *Client) Snippet(b []byte) string {
-	s := c.redact(string(b))
-	if len(s) > snippetLen {
-		return strconv.Quote(truncate(s, snippetLen)) + "..."
+	s, cut := c.excerpt(string(b))
+	if cut {
+		return strconv.Quote(s) + "..."
 	}
 	return strconv.Quote(s)
 }

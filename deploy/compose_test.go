@@ -1,14 +1,12 @@
 package deploy
 
 import (
-	"bytes"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/config"
-	"go.yaml.in/yaml/v3"
 )
 
 // composeService is the part of a compose service these tests read.
@@ -41,9 +39,7 @@ type composeFile struct {
 func loadCompose(t *testing.T) composeFile {
 	t.Helper()
 	var c composeFile
-	if err := yaml.NewDecoder(bytes.NewReader(readFile(t, "deploy/compose/compose.yaml"))).Decode(&c); err != nil {
-		t.Fatalf("compose.yaml: %v", err)
-	}
+	decodeYAML(t, "deploy/compose/compose.yaml", &c)
 	return c
 }
 

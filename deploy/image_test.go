@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/internal/testnet"
 	"github.com/mojodex/mojodex-scheduler/mojodexstub"
 )
 
@@ -110,17 +111,6 @@ func (b buildah) run(mayFail bool, args ...string) (string, string, error) {
 		b.t.Fatalf("buildah %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.String(), stderr.String())
 	}
 	return stdout.String(), stderr.String(), err
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
 }
 
 // TestImage builds the image with `make image` and buildah, then runs the
@@ -260,7 +250,7 @@ func TestImage(t *testing.T) {
 
 	// run, and the image's health check against it: the scheduler writes
 	// its state to the /data volume as user 65532.
-	port := freePort(t)
+	_, port, _ := net.SplitHostPort(testnet.FreeAddr(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	runArgs := []string{"run", "--isolation", "chroot"}

@@ -34,13 +34,7 @@ func NewHealth(components ...string) *Health {
 
 // SetReady marks component as ready. A name that was not passed to
 // NewHealth is ignored.
-func (h *Health) SetReady(component string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if _, known := h.ready[component]; known {
-		h.ready[component] = true
-	}
-}
+func (h *Health) SetReady(component string) { h.Set(component, true) }
 
 // NotReady returns the components not ready yet, in the order given to
 // NewHealth (nil when every one is ready).
@@ -60,20 +54,15 @@ func (h *Health) NotReady() []string {
 func (h *Health) Ready() bool { return len(h.NotReady()) == 0 }
 
 // SetNotReady marks component as not ready (again).
-func (h *Health) SetNotReady(component string) {
+func (h *Health) SetNotReady(component string) { h.Set(component, false) }
+
+// Set marks component ready or not. A name that was not passed to
+// NewHealth is ignored.
+func (h *Health) Set(component string, ready bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, known := h.ready[component]; known {
-		h.ready[component] = false
-	}
-}
-
-// Set marks component ready or not.
-func (h *Health) Set(component string, ready bool) {
-	if ready {
-		h.SetReady(component)
-	} else {
-		h.SetNotReady(component)
+		h.ready[component] = ready
 	}
 }
 

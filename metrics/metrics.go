@@ -16,14 +16,15 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"github.com/mojodex/mojodex-scheduler/task"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/apiclient"
+	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
+	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -76,7 +77,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "runs_total",
-			Help:      "Runs of a task that ended, by outcome (ok, failed, skipped).",
+			Help:      "Runs of a task that ended, by outcome (" + valueList(task.Outcomes) + ").",
 		}, []string{"task", "outcome"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: Namespace,
@@ -93,7 +94,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "fires_skipped_total",
-			Help:      "Fires of a task that started no run, by reason (overlap, gated, draining, claimed, store, queue_full, paused).",
+			Help:      "Fires of a task that started no run, by reason (" + valueList(task.SkipReasons) + ").",
 		}, []string{"task", "reason"}),
 		missed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
@@ -226,7 +227,10 @@ func (m *Metrics) Prepare(specs []task.Spec, now time.Time) {
 
 // Interval is a task's period: its every: duration, or the longest gap
 // between consecutive fires of its at/cron schedule over the next year
-// (0 when the schedule cannot be built or has fewer than two fires).
+// (0 when the schedule cannot be built or has fewer than two fires). A
+// schedule that fires more than intervalFires times a year is walked fire
+// by fire that far only; over the rest of the year each day's start is
+// probed for the gap that follows it.
 func Interval(s *task.Spec, now time.Time) time.Duration {
 	if s.Every > 0 {
 		return s.Every
@@ -235,13 +239,38 @@ func Interval(s *task.Spec, now time.Time) time.Duration {
 	if err != nil {
 		return 0
 	}
+	return longestGap(sched, now, now.Add(366*24*time.Hour))
+}
+
+// intervalFires bounds the fires longestGap walks one by one: a cron
+// schedule with a seconds field fires 31 million times a year.
+const intervalFires = 10_000
+
+// longestGap is the longest gap between consecutive fires of sched that
+// start in [from, end).
+func longestGap(sched schedule.Schedule, from, end time.Time) time.Duration {
 	var longest time.Duration
-	prev := sched.Next(now)
-	for t := prev; !t.IsZero() && t.Sub(now) < 366*24*time.Hour; prev = t {
-		if t = sched.Next(prev); t.IsZero() {
+	prev := sched.Next(from)
+	for i := 0; !prev.IsZero() && prev.Before(end); i++ {
+		if i == intervalFires {
+			// A gap that spans the start of a day is found from there
+			// (shortened by the part before it); shorter ones repeat
+			// those already walked.
+			for day := prev; day.Before(end); day = day.Add(24 * time.Hour) {
+				next := sched.Next(day)
+				if next.IsZero() {
+					break
+				}
+				longest = max(longest, next.Sub(day))
+			}
 			break
 		}
-		longest = max(longest, t.Sub(prev))
+		next := sched.Next(prev)
+		if next.IsZero() {
+			break
+		}
+		longest = max(longest, next.Sub(prev))
+		prev = next
 	}
 	return longest
 }
@@ -310,29 +339,32 @@ func (o apiObserver) RateWaited(_ apiclient.Request, d time.Duration) {
 	o.m.rateWaitsNum.Inc()
 }
 
+// enumLabel is v as a label when it is one of values (the enum's list),
+// else "other".
+func enumLabel[T ~string](v T, values []T) string {
+	if slices.Contains(values, v) {
+		return string(v)
+	}
+	return "other"
+}
+
+// valueList says an enum's values for a help text: "ok, failed, skipped".
+func valueList[T ~string](values []T) string {
+	words := make([]string, len(values))
+	for i, v := range values {
+		words[i] = string(v)
+	}
+	return strings.Join(words, ", ")
+}
+
 // skipLabel is the reason as a label: one of task.SkipReasons, or "other".
-func skipLabel(r task.SkipReason) string {
-	if slices.Contains(task.SkipReasons, r) {
-		return string(r)
-	}
-	return "other"
-}
+func skipLabel(r task.SkipReason) string { return enumLabel(r, task.SkipReasons) }
 
-func outcomeLabel(o task.Outcome) string {
-	if slices.Contains(task.Outcomes, o) {
-		return string(o)
-	}
-	return "other"
-}
+// outcomeLabel is the outcome as a label: one of task.Outcomes, or "other".
+func outcomeLabel(o task.Outcome) string { return enumLabel(o, task.Outcomes) }
 
-func serviceLabel(s task.Service) string {
-	switch s {
-	case task.ServiceBackend, task.ServiceBackground:
-		return string(s)
-	default:
-		return "other"
-	}
-}
+// serviceLabel is the service as a label: one of task.Services, or "other".
+func serviceLabel(s task.Service) string { return enumLabel(s, task.Services) }
 
 func methodLabel(m string) string {
 	switch u := strings.ToUpper(m); u {

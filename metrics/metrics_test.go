@@ -178,7 +178,7 @@ func TestTaskObserver(t *testing.T) {
 	// The exact exposition: label sets, values, and the skip reasons (never
 	// the raw text).
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP mojodex_scheduler_fires_skipped_total Fires of a task that started no run, by reason (overlap, gated, draining, claimed, store, queue_full, paused).
+# HELP mojodex_scheduler_fires_skipped_total Fires of a task that started no run, by reason (overlap, gated, draining, claimed, store, queue_full, paused, stale).
 # TYPE mojodex_scheduler_fires_skipped_total counter
 mojodex_scheduler_fires_skipped_total{reason="overlap",task="a"} 2
 mojodex_scheduler_fires_skipped_total{reason="draining",task="b"} 1

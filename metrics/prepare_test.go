@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/schedule"
 	"github.com/mojodex/mojodex-scheduler/store"
 	"github.com/mojodex/mojodex-scheduler/task"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -84,5 +85,48 @@ func TestCommitsAndReadiness(t *testing.T) {
 	h.Set("store", false)
 	if got := ready(); got != "value:0" {
 		t.Errorf("ready while the store fails: %s", got)
+	}
+}
+
+// countingSchedule counts the Next calls made on the schedule it wraps.
+type countingSchedule struct {
+	schedule.Schedule
+	calls int
+}
+
+func (c *countingSchedule) Next(t time.Time) time.Time {
+	c.calls++
+	return c.Schedule.Next(t)
+}
+
+// A cron schedule with a seconds field fires 31 million times a year: its
+// interval is found without walking every fire, and a long gap beyond the
+// fires walked one by one is still found.
+func TestIntervalOfDenseSchedules(t *testing.T) {
+	now := time.Date(2026, time.January, 10, 12, 0, 0, 0, time.UTC)
+	end := now.Add(366 * 24 * time.Hour)
+	if got := Interval(&task.Spec{Name: "s", Cron: "* * * * * *"}, now); got != time.Second {
+		t.Errorf("Interval of a cron every second = %s, want 1s", got)
+	}
+	everySecond, err := schedule.Cron("* * * * * *", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &countingSchedule{Schedule: everySecond}
+	if got := longestGap(c, now, end); got != time.Second {
+		t.Errorf("longest gap of a cron every second = %s, want 1s", got)
+	}
+	if c.calls > intervalFires+400 {
+		t.Errorf("%d Next calls for a cron every second; want at most %d", c.calls, intervalFires+400)
+	}
+	// Every 10 s in January only: the long gap is from the last fire of
+	// January to the next January, well beyond the first 10,000 fires.
+	january, err := schedule.Cron("*/10 * * * 1 *", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2027, time.January, 1, 0, 0, 0, 0, time.UTC).Sub(time.Date(2026, time.January, 31, 23, 59, 50, 0, time.UTC))
+	if got := longestGap(january, now, end); got > want || got < want-24*time.Hour {
+		t.Errorf("longest gap of every 10 s in January = %s, want %s (less at most a day)", got, want)
 	}
 }

@@ -39,7 +39,7 @@ func (m *Metrics) Replicas() (actors.ReplicaObserver, error) {
 		fenced: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "fenced_writes_total",
-			Help:      "Writes of this replica refused because another replica took the run over, by kind (checkpoint, run, renew).",
+			Help:      "Writes of this replica refused because another replica took the run over, by kind (" + valueList(actors.FencedWrites) + ").",
 		}, []string{"kind"}),
 		up: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: Namespace,
@@ -47,7 +47,7 @@ func (m *Metrics) Replicas() (actors.ReplicaObserver, error) {
 			Help:      "1 when this replica's last heartbeat reached the shared state store, 0 when it failed.",
 		}),
 	}
-	for _, res := range []string{"won", "claimed", "early", "stale", "failed"} {
+	for _, res := range claimResults {
 		r.claims.WithLabelValues(res)
 	}
 	for _, k := range actors.FencedWrites {
@@ -61,11 +61,15 @@ func (m *Metrics) Replicas() (actors.ReplicaObserver, error) {
 	return r, nil
 }
 
+// claimResults are the result labels of claims_total, in the order of
+// the arguments of actors.ReplicaObserver.Claims.
+var claimResults = [...]string{"won", "claimed", "early", "stale", "failed"}
+
 // Claims implements actors.ReplicaObserver.
 func (r *replicaMetrics) Claims(won, claimed, early, stale, failed int) {
-	for label, n := range map[string]int{"won": won, "claimed": claimed, "early": early, "stale": stale, "failed": failed} {
+	for i, n := range [...]int{won, claimed, early, stale, failed} {
 		if n > 0 {
-			r.claims.WithLabelValues(label).Add(float64(n))
+			r.claims.WithLabelValues(claimResults[i]).Add(float64(n))
 		}
 	}
 }

@@ -45,7 +45,7 @@ func newSupervisorCollector(ask func() (any, error)) *supervisorCollector {
 			"Tasks by state, as the supervisor reports them at scrape time.",
 			[]string{"state"}, nil),
 		state: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "task_state"),
-			"1 for the state a task is in, 0 for the others (scheduled, running, paused, gated, restarting, failed).",
+			"1 for the state a task is in, 0 for the others ("+valueList(task.States)+").",
 			[]string{"task", "state"}, nil),
 		restarts: prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", "task_restarts_total"),
 			"Restarts of a task by the supervisor after a crash.",

@@ -46,7 +46,7 @@ func TestMissedAgreesWithTheWalk(t *testing.T) {
 			after := anchor.Add(time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))
 			until := after.Add(time.Duration(rng.Int64N(int64(36 * time.Hour))))
 			wantLatest, wantN := walkMissed(s, after, until)
-			for _, limit := range []int{1, 3, 100, 1_000_000} {
+			for _, limit := range []int{0, 1, 3, 100, 1_000_000} {
 				latest, n := Missed(s, after, until, limit)
 				if !latest.Equal(wantLatest) || n != min(wantN, limit) {
 					t.Fatalf("%s: Missed(%s, %s, %d) = %s, %d; the walk gives %s, %d (capped at %d)",

@@ -68,9 +68,10 @@ func Upcoming(s Schedule, t time.Time, n int) []time.Time {
 // arithmetic, and for calendar schedules the latest instant is found by
 // looking back from until in growing steps once limit instants were walked.
 func Missed(s Schedule, after, until time.Time, limit int) (latest time.Time, n int) {
+	limit = max(limit, 0)
 	if sp, ok := s.(spanner); ok {
 		latest, count := sp.span(after, until)
-		return latest, int(min(count, int64(max(limit, 0))))
+		return latest, int(min(count, int64(limit)))
 	}
 	for t := after; ; {
 		next := s.Next(t)
@@ -79,7 +80,7 @@ func Missed(s Schedule, after, until time.Time, limit int) (latest time.Time, n 
 		}
 		latest, t = next, next
 		if n++; n >= limit {
-			return latestBefore(s, latest, until), n
+			return latestBefore(s, latest, until), min(n, limit)
 		}
 	}
 }

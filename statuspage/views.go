@@ -11,15 +11,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mojodex/mojodex-scheduler/supervisor"
 	"github.com/mojodex/mojodex-scheduler/task"
 )
 
 // This file turns the supervisor's answers (task.Status) into what the
 // templates show. Nothing here is kept between requests.
 
-// StripLength is how many recent outcomes the tasks page shows per task
-// (the supervisor keeps that many runs).
-const StripLength = 20
+// StripLength is how many recent outcomes the tasks page shows per task:
+// as many runs as the supervisor keeps.
+const StripLength = supervisor.HistorySize
 
 // when is an instant as the pages show it: a <time> element whose text the
 // browser rewrites in its own zone.
@@ -40,7 +41,7 @@ func newWhen(t, now time.Time) when {
 	return when{
 		ISO:      u.Format(time.RFC3339Nano),
 		UTC:      u.Format("2006-01-02 15:04:05 UTC"),
-		Relative: RelativeWords(t, now),
+		Relative: relativeWords(t, now),
 	}
 }
 
@@ -145,7 +146,6 @@ func plural(n int, one, many string) string {
 type runView struct {
 	// Outcome is ok, failed or skipped (also the CSS class).
 	Outcome string
-	Slot    when
 	Start   when
 	// Duration and Lateness in words; Lateness is empty for manual and
 	// resumed runs.
@@ -159,9 +159,8 @@ type runView struct {
 	Tags []string
 	// Replica names the replica that finished it.
 	Replica string
-	// Skipped is true for a recorded skip; Summary then says why, else it
-	// gives the run's numbers ("420 ms · 3 pages · 120 items · HTTP 200").
-	Skipped bool
+	// Summary says why a recorded skip was skipped, else it gives the
+	// run's numbers ("420 ms · 3 pages · 120 items · HTTP 200").
 	Summary string
 	// Failure is why a run that was not skipped failed ("" otherwise).
 	Failure string
@@ -170,9 +169,8 @@ type runView struct {
 func newRunView(r task.Run, now time.Time) runView {
 	v := runView{
 		Outcome:  string(r.Outcome),
-		Slot:     newWhen(r.Slot, now),
 		Start:    newWhen(r.Start, now),
-		Duration: DurationWords(r.Duration),
+		Duration: durationWords(r.Duration),
 		Pages:    r.Pages,
 		Items:    r.Items,
 		Err:      r.Err,
@@ -182,19 +180,13 @@ func newRunView(r task.Run, now time.Time) runView {
 		v.Status = strconv.Itoa(r.Status)
 	}
 	if !r.Manual && !r.Resumed {
-		v.Lateness = DurationWords(r.Lateness)
+		v.Lateness = durationWords(r.Lateness)
 	}
-	if r.Manual {
-		v.Tags = append(v.Tags, "manual")
-	}
-	if r.Resumed {
-		v.Tags = append(v.Tags, "resumed")
-	}
+	v.Tags = runTags(r.Manual, r.Resumed)
 	if r.Outcome == task.OutcomeSkipped && r.Err == "" && r.Reason != "" {
 		v.Err = r.Reason.Describe("")
 	}
-	v.Skipped = r.Outcome == task.OutcomeSkipped
-	if v.Skipped {
+	if r.Outcome == task.OutcomeSkipped {
 		v.Summary = v.Err
 	} else {
 		v.Failure = v.Err
@@ -209,6 +201,18 @@ func newRunView(r task.Run, now time.Time) runView {
 		v.Summary = strings.Join(parts, " · ")
 	}
 	return v
+}
+
+// runTags marks manual and resumed runs.
+func runTags(manual, resumed bool) []string {
+	var tags []string
+	if manual {
+		tags = append(tags, "manual")
+	}
+	if resumed {
+		tags = append(tags, "resumed")
+	}
+	return tags
 }
 
 // truncate shortens s to at most n runes, marking the cut.
@@ -322,7 +326,7 @@ func appendRunTitle(b []byte, r task.Run) []byte {
 	}
 	if r.Outcome != task.OutcomeSkipped {
 		b = append(b, " · "...)
-		b = append(b, DurationWords(r.Duration)...)
+		b = append(b, durationWords(r.Duration)...)
 		b = append(b, " · "...)
 		b = strconv.AppendInt(b, int64(r.Items), 10)
 		b = append(b, " items"...)
@@ -356,8 +360,7 @@ type taskRow struct {
 	// history was read; HistoryErr says why it was not.
 	Strip      template.HTML
 	HistoryErr string
-	// Counts counts the strip's runs by outcome; CountsText says it.
-	Counts     stripCounts
+	// CountsText counts the strip's runs by outcome, in words.
 	CountsText string
 }
 
@@ -367,7 +370,7 @@ func newTaskRow(st task.Status, history []task.Run, historyErr error, now time.T
 	row := taskRow{
 		Name:        st.Name,
 		URL:         taskURL(st.Name),
-		Schedule:    ScheduleWords(st.Schedule),
+		Schedule:    scheduleWords(st.Schedule),
 		ScheduleRaw: st.Schedule,
 		State:       newStateView(st),
 		Next:        newWhen(st.Next, now),
@@ -390,8 +393,9 @@ func newTaskRow(st task.Status, history []task.Run, historyErr error, now time.T
 		row.HistoryErr = historyErr.Error()
 		return row
 	}
-	row.Strip, row.Counts = strip(history, titles)
-	row.CountsText = row.Counts.String()
+	var counts stripCounts
+	row.Strip, counts = strip(history, titles)
+	row.CountsText = counts.String()
 	return row
 }
 
@@ -470,17 +474,10 @@ func newTaskDetail(st task.Status, now time.Time) taskDetail {
 		d.Runs = append(d.Runs, rv)
 	}
 	for _, r := range st.Running {
-		rv := runningView{
+		d.Running = append(d.Running, runningView{
 			Slot: newWhen(r.Slot, now), Start: newWhen(r.Start, now), Deadline: newWhen(r.Deadline, now),
-			Progress: progressWords(r.Progress),
-		}
-		if r.Manual {
-			rv.Tags = append(rv.Tags, "manual")
-		}
-		if r.Resumed {
-			rv.Tags = append(rv.Tags, "resumed")
-		}
-		d.Running = append(d.Running, rv)
+			Progress: progressWords(r.Progress), Tags: runTags(r.Manual, r.Resumed),
+		})
 	}
 	if st.Spec != nil {
 		d.Spec = specGroups(st.Spec)

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mojodex/mojodex-scheduler/schedule"
 )
 
 // This file puts schedules, durations and instants into the short words
@@ -21,12 +23,12 @@ var (
 	cronRE   = regexp.MustCompile(`^cron "(.+)" \((.+)\)$`)
 )
 
-// ScheduleWords describes a schedule, given as the supervisor describes it
+// scheduleWords describes a schedule, given as the supervisor describes it
 // (task.Status.Schedule), in a few words: "every 10 min", "every hour",
 // "daily 09:00 Europe/Paris", "daily 09:00 Europe/Paris, Mon–Fri",
 // "cron 0 15 3 * * * in America/New_York". An unknown form comes back
 // unchanged.
-func ScheduleWords(desc string) string {
+func scheduleWords(desc string) string {
 	if p, ok := strings.CutPrefix(desc, "every "); ok {
 		d, err := time.ParseDuration(p)
 		if err != nil || d <= 0 {
@@ -71,14 +73,10 @@ func periodWords(d time.Duration) string {
 			return u.one
 		}
 		if d%u.d == 0 {
-			n := int64(d / u.d)
-			if u.d == 24*time.Hour {
-				return strconv.FormatInt(n, 10) + " days"
-			}
-			return strconv.FormatInt(n, 10) + " " + u.plural
+			return strconv.FormatInt(int64(d/u.d), 10) + " " + u.plural
 		}
 	}
-	return DurationWords(d)
+	return durationWords(d)
 }
 
 // clockWords drops zero seconds from "HH:MM:SS".
@@ -99,16 +97,11 @@ var weekOrder = []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.T
 func weekdayWords(list string) (string, bool) {
 	var set [7]bool
 	for _, name := range strings.Split(list, ",") {
-		name = strings.TrimSpace(name)
-		found := false
-		for d := time.Sunday; d <= time.Saturday; d++ {
-			if strings.EqualFold(name, d.String()) {
-				set[d], found = true, true
-			}
-		}
-		if !found {
+		d, err := schedule.ParseWeekday(name)
+		if err != nil {
 			return "", false
 		}
+		set[d] = true
 	}
 	var parts []string
 	all := true
@@ -140,10 +133,10 @@ func weekdayWords(list string) (string, bool) {
 
 func short(d time.Weekday) string { return d.String()[:3] }
 
-// DurationWords says a duration briefly, to a precision that suits its
+// durationWords says a duration briefly, to a precision that suits its
 // size: "0 ms", "340 ms", "1.2 s", "42 s", "3 min 4 s", "2 h 5 min",
 // "3 d 4 h".
-func DurationWords(d time.Duration) string {
+func durationWords(d time.Duration) string {
 	neg := d < 0
 	if neg {
 		d = -d
@@ -185,10 +178,10 @@ func twoUnits(d, big time.Duration, bigName string, small time.Duration, smallNa
 	return fmt.Sprintf("%d %s %d %s", n, bigName, rest, smallName)
 }
 
-// RelativeWords says when t is as seen from now: "in 4 min", "3 h ago",
+// relativeWords says when t is as seen from now: "in 4 min", "3 h ago",
 // "just now" within a second. The same rule is in app.js, which updates
 // the words in the browser.
-func RelativeWords(t, now time.Time) string {
+func relativeWords(t, now time.Time) string {
 	d := t.Sub(now)
 	if d > -time.Second && d < time.Second {
 		return "just now"

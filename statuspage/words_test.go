@@ -73,8 +73,8 @@ func TestScheduleWords(t *testing.T) {
 		{"every soon", "every soon"},
 		{"weekly on Funday at 09:00:00 (UTC)", "weekly on Funday at 09:00:00 (UTC)"},
 	} {
-		if got := ScheduleWords(c.desc); got != c.want {
-			t.Errorf("ScheduleWords(%q) = %q, want %q", c.desc, got, c.want)
+		if got := scheduleWords(c.desc); got != c.want {
+			t.Errorf("scheduleWords(%q) = %q, want %q", c.desc, got, c.want)
 		}
 	}
 }
@@ -99,7 +99,7 @@ func TestScheduleWordsOfTheDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := ScheduleWords(sc.String()); got != want[s.Name] {
+		if got := scheduleWords(sc.String()); got != want[s.Name] {
 			t.Errorf("%s: %q, want %q", s.Name, got, want[s.Name])
 		}
 	}
@@ -121,8 +121,8 @@ func TestDurationWords(t *testing.T) {
 		{3*24*time.Hour + 4*time.Hour, "3 d 4 h"},
 		{-1500 * time.Millisecond, "−1.5 s"},
 	} {
-		if got := DurationWords(c.d); got != c.want {
-			t.Errorf("DurationWords(%s) = %q, want %q", c.d, got, c.want)
+		if got := durationWords(c.d); got != c.want {
+			t.Errorf("durationWords(%s) = %q, want %q", c.d, got, c.want)
 		}
 	}
 }
@@ -145,8 +145,8 @@ func TestRelativeWords(t *testing.T) {
 		{72 * time.Hour, "in 3 days"},
 		{-50 * time.Hour, "2 days ago"},
 	} {
-		if got := RelativeWords(now.Add(c.d), now); got != c.want {
-			t.Errorf("RelativeWords(now%+v) = %q, want %q", c.d, got, c.want)
+		if got := relativeWords(now.Add(c.d), now); got != c.want {
+			t.Errorf("relativeWords(now%+v) = %q, want %q", c.d, got, c.want)
 		}
 	}
 }

@@ -999,73 +999,42 @@ func (l *taskList) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// UnmarshalYAML decodes a gate: email or push (empty: none).
-func (g *Gate) UnmarshalYAML(n *yaml.Node) error {
+// enum decodes the single value n into out, once check accepts it.
+func enum[T ~string](n *yaml.Node, out *T, check func(T) error) error {
 	s, err := scalar(n)
 	if err != nil {
 		return err
 	}
-	if err := Gate(s).check(); err != nil {
+	if err := check(T(s)); err != nil {
 		return err
 	}
-	*g = Gate(s)
+	*out = T(s)
 	return nil
 }
+
+// orDefault accepts the empty value (the default) besides what check accepts.
+func orDefault[T ~string](check func(T) error) func(T) error {
+	return func(v T) error {
+		if v == "" {
+			return nil
+		}
+		return check(v)
+	}
+}
+
+// UnmarshalYAML decodes a gate: email or push (empty: none).
+func (g *Gate) UnmarshalYAML(n *yaml.Node) error { return enum(n, g, Gate.check) }
 
 // UnmarshalYAML decodes a service: backend or background.
-func (s *Service) UnmarshalYAML(n *yaml.Node) error {
-	v, err := scalar(n)
-	if err != nil {
-		return err
-	}
-	if err := Service(v).check(); err != nil {
-		return err
-	}
-	*s = Service(v)
-	return nil
-}
+func (s *Service) UnmarshalYAML(n *yaml.Node) error { return enum(n, s, Service.check) }
 
 // UnmarshalYAML decodes a pagination mode: offset or drain.
-func (m *Mode) UnmarshalYAML(n *yaml.Node) error {
-	s, err := scalar(n)
-	if err != nil {
-		return err
-	}
-	if err := Mode(s).check(); err != nil {
-		return err
-	}
-	*m = Mode(s)
-	return nil
-}
+func (m *Mode) UnmarshalYAML(n *yaml.Node) error { return enum(n, m, Mode.check) }
 
 // UnmarshalYAML decodes a misfire policy: skip or once (empty: the
 // default, skip).
-func (m *Misfire) UnmarshalYAML(n *yaml.Node) error {
-	s, err := scalar(n)
-	if err != nil {
-		return err
-	}
-	if s != "" {
-		if err := Misfire(s).check(); err != nil {
-			return err
-		}
-	}
-	*m = Misfire(s)
-	return nil
-}
+func (m *Misfire) UnmarshalYAML(n *yaml.Node) error { return enum(n, m, orDefault(Misfire.check)) }
 
 // UnmarshalYAML decodes an overlap policy: skip, queue_one or allow (empty:
 // the default, skip).
-func (o *Overlap) UnmarshalYAML(n *yaml.Node) error {
-	s, err := scalar(n)
-	if err != nil {
-		return err
-	}
-	if s != "" {
-		if err := Overlap(s).check(); err != nil {
-			return err
-		}
-	}
-	*o = Overlap(s)
-	return nil
-}
+func (o *Overlap) UnmarshalYAML(n *yaml.Node) error { return enum(n, o, orDefault(Overlap.check)) }

@@ -11,6 +11,7 @@ import (
 	"hash/fnv"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -497,52 +498,42 @@ func (s *Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
-// check reports whether g is GateNone or a known gate.
-func (g Gate) check() error {
-	switch g {
-	case GateNone, GateEmail, GatePush:
+// oneOf reports whether v is one of values, listing them when it is not.
+func oneOf[T ~string](v T, values ...T) error {
+	if slices.Contains(values, v) {
 		return nil
 	}
-	return fmt.Errorf("%q is not one of email, push", string(g))
+	names := make([]string, len(values))
+	for i, w := range values {
+		names[i] = string(w)
+	}
+	return fmt.Errorf("%q is not one of %s", string(v), strings.Join(names, ", "))
+}
+
+// check reports whether g is GateNone or a known gate.
+func (g Gate) check() error {
+	if g == GateNone {
+		return nil
+	}
+	return oneOf(g, GateEmail, GatePush)
 }
 
 // check reports whether s is a known service.
 func (s Service) check() error {
-	switch s {
-	case ServiceBackend, ServiceBackground:
-		return nil
-	case "":
+	if s == "" {
 		return errors.New("is required (backend or background)")
 	}
-	return fmt.Errorf("%q is not one of backend, background", string(s))
+	return oneOf(s, Services...)
 }
 
 // check reports whether m is a known pagination mode.
-func (m Mode) check() error {
-	switch m {
-	case ModeOffset, ModeDrain:
-		return nil
-	}
-	return fmt.Errorf("%q is not one of offset, drain", string(m))
-}
+func (m Mode) check() error { return oneOf(m, ModeOffset, ModeDrain) }
 
 // check reports whether m is a known misfire policy.
-func (m Misfire) check() error {
-	switch m {
-	case MisfireSkip, MisfireOnce:
-		return nil
-	}
-	return fmt.Errorf("%q is not one of skip, once", string(m))
-}
+func (m Misfire) check() error { return oneOf(m, MisfireSkip, MisfireOnce) }
 
 // check reports whether o is a known overlap policy.
-func (o Overlap) check() error {
-	switch o {
-	case OverlapSkip, OverlapQueueOne, OverlapAllow:
-		return nil
-	}
-	return fmt.Errorf("%q is not one of skip, queue_one, allow", string(o))
-}
+func (o Overlap) check() error { return oneOf(o, OverlapSkip, OverlapQueueOne, OverlapAllow) }
 
 // ValidateSet normalizes and validates every spec and rejects duplicate names.
 func ValidateSet(specs []Spec) error {

@@ -4,12 +4,13 @@
 package floor
 
 import (
+	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/anthdm/hollywood/actor"
+	"github.com/mojodex/mojodex-scheduler/bench/harness"
 )
 
 type sink struct{ n *atomic.Int64 }
@@ -44,9 +45,9 @@ func benchIdle(b *testing.B, producer func(*atomic.Int64) actor.Producer) {
 	var n atomic.Int64
 	pids := make([]*actor.PID, actors)
 	for i := range pids {
-		pids[i] = e.Spawn(producer(&n), "a", actor.WithID(string(rune('a'+i%26))+time.Now().Format("150405.000000000")))
+		pids[i] = e.Spawn(producer(&n), "a", actor.WithID(strconv.Itoa(i)))
 	}
-	before := cpu()
+	before := harness.Self().CPU
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		e.Send(pids[i%actors], i)
@@ -55,14 +56,7 @@ func benchIdle(b *testing.B, producer func(*atomic.Int64) actor.Producer) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(cpu()-before)/float64(b.N), "cpu-ns/msg")
-}
-
-// cpu is the process's CPU time (user and system).
-func cpu() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64(harness.Self().CPU-before)/float64(b.N), "cpu-ns/msg")
 }
 
 // BenchmarkIdleActorMessage is one message to one of 10,000 idle actors.

@@ -61,6 +61,12 @@ func (h *Histogram) Record(d time.Duration) {
 	h.counts[bucketOf(d)].Add(1)
 	h.total.Add(1)
 	h.sumNanos.Add(n)
+	h.extremes(n)
+}
+
+// extremes raises the maximum to n and lowers the minimum to n where n
+// passes them.
+func (h *Histogram) extremes(n int64) {
 	for {
 		m := h.maxNanos.Load()
 		if n <= m || h.maxNanos.CompareAndSwap(m, n) {
@@ -192,17 +198,6 @@ func (h *Histogram) Add(bs []Bucket) {
 		h.total.Add(b.Count)
 		edge := int64(UpperEdge(b.Index))
 		h.sumNanos.Add(edge * int64(b.Count))
-		for {
-			m := h.maxNanos.Load()
-			if edge <= m || h.maxNanos.CompareAndSwap(m, edge) {
-				break
-			}
-		}
-		for {
-			m := h.minNanos.Load()
-			if edge >= m || h.minNanos.CompareAndSwap(m, edge) {
-				break
-			}
-		}
+		h.extremes(edge)
 	}
 }

@@ -25,16 +25,16 @@ func Escape(s string) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1:
+		case !mustEscape(r, size):
+			b.WriteString(s[i : i+size])
+		case r == utf8.RuneError:
 			b.WriteString(`\x`)
 			b.WriteString(strconv.FormatUint(uint64(s[i])|0x100, 16)[1:])
 		case r == '\\':
 			b.WriteString(`\\`)
-		case unsafeRune(r):
+		default: // a control character or a line separator
 			q := strconv.QuoteRune(r) // e.g. '\n', '\x1b', '\u0085'
 			b.WriteString(q[1 : len(q)-1])
-		default:
-			b.WriteString(s[i : i+size])
 		}
 		i += size
 	}
@@ -65,10 +65,17 @@ func unsafeRune(r rune) bool {
 	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029'
 }
 
+// mustEscape reports whether Escape writes the rune r, decoded from size
+// bytes, as an escape: an invalid byte, a backslash, a control character
+// or a line or paragraph separator.
+func mustEscape(r rune, size int) bool {
+	return (r == utf8.RuneError && size == 1) || r == '\\' || unsafeRune(r)
+}
+
 func needsEscape(s string) bool {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && size == 1) || r == '\\' || unsafeRune(r) {
+		if mustEscape(r, size) {
 			return true
 		}
 		i += size

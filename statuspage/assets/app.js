@@ -13,7 +13,7 @@
   var runDayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
   var dayFmt = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
-  // relative says t as seen from now, as the server's RelativeWords does.
+  // relative says t as seen from now, as the server's relativeWords does.
   function relative(t, now) {
     var d = t - now;
     if (d > -1000 && d < 1000) return "just now";

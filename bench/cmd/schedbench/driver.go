@@ -36,15 +36,32 @@ type runSpec struct {
 	store     string // ours in a fire scenario: memory or bolt
 }
 
+// specOf is the run that gave r.
+func specOf(r harness.Result) runSpec {
+	return runSpec{scenario: r.Scenario, scheduler: r.Scheduler, variant: r.Variant, store: r.Store}
+}
+
+// otherStore reports whether the run is ours on a store other than memory.
+func (r runSpec) otherStore() bool { return r.store != "" && r.store != "memory" }
+
 func (r runSpec) key() string {
 	k := fmt.Sprintf("s%d-%s", r.scenario, r.scheduler)
-	if r.store != "" && r.store != "memory" {
+	if r.otherStore() {
 		k += "-" + r.store
 	}
 	if r.variant != "" {
 		k += "-" + r.variant
 	}
 	return k
+}
+
+// name names the scheduler as the tables and the plot show it: with its
+// store unless that is the memory store ("ours/bolt").
+func (r runSpec) name() string {
+	if r.otherStore() {
+		return r.scheduler + "/" + r.store
+	}
+	return r.scheduler
 }
 
 // plan lists the runs, in order: every scenario with every scheduler.
@@ -159,7 +176,7 @@ func drive(cfg driverConfig) int {
 	code := 0
 	for _, r := range results {
 		if r.Error != "" {
-			fmt.Printf("FAIL %s: %s\n", runSpec{r.Scenario, r.Scheduler, r.Variant, r.Store}.key(), r.Error)
+			fmt.Printf("FAIL %s: %s\n", specOf(r).key(), r.Error)
 			code = 1
 		}
 		// On replicas, a slot fired twice fails the run; slots not
@@ -167,7 +184,7 @@ func drive(cfg driverConfig) int {
 		// the targets table.
 		if cfg.strict && r.Scheduler == "ours" && r.Fires != nil && (r.Fires.Doubled > 0 || (r.Store != "postgres" && r.Fires.Delivered != r.Fires.Expected)) {
 			fmt.Printf("FAIL %s: delivered %d of %d due fires, %d doubled\n",
-				runSpec{r.Scenario, r.Scheduler, r.Variant, r.Store}.key(), r.Fires.Delivered, r.Fires.Expected, r.Fires.Doubled)
+				specOf(r).key(), r.Fires.Delivered, r.Fires.Expected, r.Fires.Doubled)
 			code = 1
 		}
 	}
@@ -294,7 +311,7 @@ func redraw(dir, plot string) int {
 	short := false
 	for _, r := range results {
 		short = short || r.Short
-		key := runSpec{r.Scenario, r.Scheduler, r.Variant, r.Store}.key()
+		key := specOf(r).key()
 		hists[key] = filepath.Join(dir, "hist-"+key+".json")
 	}
 	fmt.Print(report(results, short, 0))

@@ -89,14 +89,16 @@ func plotLateness(path string, rs []harness.Result, hists map[string]string) err
 		drawn := 0
 		lowest := 1.0
 		var title string
-		for _, c := range []struct{ sch, store string }{{"ours", "memory"}, {"ours", "bolt"}, {"robfig", ""}, {"gocron", ""}} {
-			sch := c.sch
-			r := findStore(rs, s, sch, "", c.store)
+		for _, c := range []runSpec{
+			{scenario: s, scheduler: "ours", store: "memory"}, {scenario: s, scheduler: "ours", store: "bolt"},
+			{scenario: s, scheduler: "robfig"}, {scenario: s, scheduler: "gocron"},
+		} {
+			r := findStore(rs, s, c.scheduler, "", c.store)
 			if r == nil {
 				continue
 			}
 			title = fmt.Sprintf("Scenario %d: %s tasks every %s, %s", s, thousands(r.N), dur(r.Period), dur(r.Duration))
-			b, err := os.ReadFile(hists[runSpec{scenario: s, scheduler: sch, store: c.store}.key()])
+			b, err := os.ReadFile(hists[c.key()])
 			if err != nil {
 				return err
 			}
@@ -115,10 +117,7 @@ func plotLateness(path string, rs []harness.Result, hists map[string]string) err
 			if err != nil {
 				return err
 			}
-			name := sch
-			if c.store == "bolt" {
-				name = "ours/bolt"
-			}
+			name := c.name()
 			st := schedulerStyle[name]
 			line.Color, line.Dashes, line.Width = st.c, st.dashes, vg.Points(2)
 			line.StepStyle = plotter.PostStep

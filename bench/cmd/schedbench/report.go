@@ -95,12 +95,8 @@ func report(rs []harness.Result, short bool, elapsed time.Duration) string {
 			continue
 		}
 		f := r.Fires
-		name := r.Scheduler
-		if r.Store != "" && r.Store != "memory" {
-			name += "/" + r.Store
-		}
 		p("| %d | %s | %d | %s | %s | %d / %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			r.Scenario, name, r.N, dur(r.Period), dur(r.Duration), f.Delivered, f.Expected, f.Doubled,
+			r.Scenario, specOf(r).name(), r.N, dur(r.Period), dur(r.Duration), f.Delivered, f.Expected, f.Doubled,
 			ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), secs(r.CPUWindow), secs(r.CPUTotal), mib(r.PeakRSS), secs(r.Setup))
 	}
 	p("\nOur figures as ratios to the peers' (below 1 means ours is lower):\n\n")
