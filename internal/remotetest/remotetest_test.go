@@ -43,7 +43,8 @@ func TestClosedWithin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() { // hangs up once the first bytes arrive
+	sent := make(chan struct{})
+	go func() { // hangs up once the first bytes arrive and the envelope is sent
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -51,12 +52,15 @@ func TestClosedWithin(t *testing.T) {
 			}
 			go func() {
 				_, _ = c.Read(make([]byte, 1))
+				<-sent
 				c.Close()
 			}()
 		}
 	}()
 	c := Dial(t, ln.Addr().String(), nil)
-	if err := c.Send(ListTasks("127.0.0.1:1", "kind/id", nil)); err != nil {
+	err = c.Send(ListTasks("127.0.0.1:1", "kind/id", nil))
+	close(sent)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !c.ClosedWithin(2 * time.Second) {
