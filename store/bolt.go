@@ -887,7 +887,7 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 		}
 	}
 	for _, r := range batch.Runs {
-		if err := a.recordRun(normalizeRun(r)); err != nil {
+		if err := a.recordRun(r); err != nil {
 			return fmt.Errorf("record run of slot %s of task %q: %w", r.Slot.UTC().Format(time.RFC3339Nano), r.Task, err)
 		}
 	}

@@ -134,11 +134,11 @@ func decodeV1Task(name string, b *bolt.Bucket) (v1Task, error) {
 		if _, err := v1Time(fmt.Sprintf("start of run %d", i+1), r.Start); err != nil {
 			return v1Task{}, err
 		}
-		t.runs = append(t.runs, normalizeRun(task.Run{
+		t.runs = append(t.runs, task.Run{
 			Task: name, Slot: r.Slot, Start: r.Start, Manual: r.Manual,
 			Lateness: time.Duration(r.LatenessNS), Duration: time.Duration(r.DurationNS),
 			Outcome: task.Outcome(r.Outcome), Pages: r.Pages, Items: r.Items, Status: r.Status, Err: r.Err,
-		}))
+		})
 	}
 	if cp != nil {
 		slot, err := v1Time("checkpoint slot", cp.Slot)

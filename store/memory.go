@@ -318,7 +318,7 @@ func (m *Memory) commit(b *Batch) error {
 				continue
 			}
 		}
-		st.append(packRun(normalizeRun(r)))
+		st.append(packRun(r))
 		if !r.Manual {
 			// In place: the backing array is kept for the next claim.
 			st.inProgress = slices.DeleteFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })

@@ -58,9 +58,9 @@ func (s *SharedMemory) SetClockBehind(d time.Duration) {
 // shared store returns are the database's).
 func (m *Memory) now() time.Time {
 	if m.shared == nil {
-		return utc(time.Now())
+		return time.Now().UTC()
 	}
-	return utc(time.Now().Add(-time.Duration(m.shared.behind.Load())))
+	return time.Now().Add(-time.Duration(m.shared.behind.Load())).UTC()
 }
 
 // stale reports whether a claim from version must be refused. Called with
@@ -101,7 +101,7 @@ func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
 	if old, ok := sh.replicas[r.Name]; ok && r.Started.IsZero() {
 		r.Started = old.Started
 	}
-	r.Started = utc(r.Started)
+	r.Started = r.Started.UTC()
 	r.Seen = now
 	sh.replicas[r.Name] = r
 	return now, nil

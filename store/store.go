@@ -375,15 +375,3 @@ var (
 	minTime = time.Unix(0, 0).UTC()
 	maxTime = time.Unix(0, math.MaxInt64).UTC()
 )
-
-// utc returns t in UTC without its monotonic clock reading (the zero time
-// stays zero).
-func utc(t time.Time) time.Time {
-	return t.UTC()
-}
-
-// normalizeRun returns r with its times in UTC.
-func normalizeRun(r task.Run) task.Run {
-	r.Slot, r.Start = utc(r.Slot), utc(r.Start)
-	return r
-}
