@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,18 +120,8 @@ func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b Replica) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Replica) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Renew implements Shared.
