@@ -260,7 +260,10 @@ func (m *Memory) commit(b *Batch) error {
 		}
 		a.Stored = FromUnixNanos(st.anchor)
 	}
-	now := m.now()
+	var now time.Time // a shared store's clock
+	if m.shared != nil {
+		now = m.shared.now()
+	}
 	for i := range b.Claims {
 		c := &b.Claims[i]
 		st := m.task(c.Task)

@@ -57,11 +57,8 @@ func (s *SharedMemory) SetClockBehind(d time.Duration) {
 
 // now is the store's clock: UTC, without a monotonic reading (the times a
 // shared store returns are the database's).
-func (m *Memory) now() time.Time {
-	if m.shared == nil {
-		return time.Now().UTC()
-	}
-	return time.Now().Add(-time.Duration(m.shared.behind.Load())).UTC()
+func (s *sharedState) now() time.Time {
+	return time.Now().Add(-time.Duration(s.behind.Load())).UTC()
 }
 
 // stale reports whether a claim from version must be refused. Called with
@@ -95,8 +92,8 @@ func holds(ip InProgress, owner string, epoch int64) bool {
 
 // Heartbeat implements Shared.
 func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
-	now := s.now()
 	sh := s.shared
+	now := sh.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if old, ok := sh.replicas[r.Name]; ok && r.Started.IsZero() {
@@ -110,8 +107,8 @@ func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
 
 // Replicas implements Shared.
 func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
-	now := s.now()
 	sh := s.shared
+	now := sh.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var out []Replica
@@ -126,7 +123,7 @@ func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
 
 // Renew implements Shared.
 func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]bool, error) {
-	now := s.now()
+	now := s.shared.now()
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	out := make([]bool, len(held))
@@ -156,7 +153,7 @@ func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]
 
 // TakeOver implements Shared.
 func (s *SharedMemory) TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error) {
-	now := s.now()
+	now := s.shared.now()
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	defer s.lockFor(slices.Values(tasks))()
