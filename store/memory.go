@@ -231,13 +231,12 @@ func (m *Memory) Commit(b *Batch) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	return m.commit(b)
+	return m.commitValidated(b)
 }
 
-// commitValidated is Commit for a batch the Committer has validated.
-func (m *Memory) commitValidated(b *Batch) error { return m.commit(b) }
-
-func (m *Memory) commit(b *Batch) error {
+// commitValidated is Commit for a batch already validated (by Commit, or by
+// the Committer that commits it inline).
+func (m *Memory) commitValidated(b *Batch) error {
 	if m.closed.Load() {
 		return fmt.Errorf("commit: %w", ErrClosed)
 	}
