@@ -1,7 +1,6 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -76,9 +75,6 @@ func NewCommitter(st Store, opts ...CommitterOption) *Committer {
 	go c.loop()
 	return c
 }
-
-// Store returns the store the committer writes to.
-func (c *Committer) Store() Store { return c.st }
 
 // Submit queues b for the next commit and calls done (if not nil) with the
 // commit's error once it is written; b's result fields are filled in
@@ -247,6 +243,3 @@ func callDone(done func(error), err error) {
 		done(err)
 	}
 }
-
-// IsClosed reports whether err says the store or committer was closed.
-func IsClosed(err error) bool { return errors.Is(err, ErrClosed) }
