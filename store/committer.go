@@ -104,10 +104,7 @@ func (c *Committer) Submit(b *Batch, done func(error)) {
 	}
 	c.queue = append(c.queue, pending{b: b, done: done})
 	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.wakeLoop()
 }
 
 // commitInline commits a validated batch on the caller's goroutine.
@@ -155,11 +152,16 @@ func (c *Committer) Close() {
 	c.closed = true
 	c.isClosed.Store(true)
 	c.mu.Unlock()
+	c.wakeLoop()
+	<-c.stopped
+}
+
+// wakeLoop wakes the committer's goroutine (one pending wake-up is enough).
+func (c *Committer) wakeLoop() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	<-c.stopped
 }
 
 func (c *Committer) loop() {
