@@ -89,9 +89,8 @@ func v1Time(what string, t time.Time) (int64, error) {
 	if t.IsZero() {
 		return 0, nil
 	}
-	if !t.After(minTime) || !t.Before(maxTime) {
-		return 0, fmt.Errorf("%s %s out of range (after %s, before %s)",
-			what, t.Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
+	if err := checkInstant(t); err != nil {
+		return 0, fmt.Errorf("%s %w", what, err)
 	}
 	return t.UnixNano(), nil
 }

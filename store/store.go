@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -331,12 +330,12 @@ type Pause struct {
 func (b *Batch) Validate() error {
 	var errs []error
 	checkTime := func(what, name string, t time.Time, need bool) {
-		switch {
-		case need && t.IsZero():
-			errs = append(errs, fmt.Errorf("%s of task %q: zero time", what, name))
-		case !t.IsZero() && (!t.After(minTime) || !t.Before(maxTime)):
-			errs = append(errs, fmt.Errorf("%s of task %q: time %s out of range (after %s, before %s)",
-				what, name, t.Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339)))
+		if t.IsZero() {
+			if need {
+				errs = append(errs, fmt.Errorf("%s of task %q: zero time", what, name))
+			}
+		} else if err := checkInstant(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s of task %q: time %w", what, name, err))
 		}
 	}
 	check := func(what, name string, t time.Time, needTime bool) {
@@ -368,10 +367,3 @@ func (b *Batch) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// minTime and maxTime bound the times a Store accepts (exclusive): a time
-// is kept as int64 Unix nanoseconds, where 0 means unset.
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Unix(0, math.MaxInt64).UTC()
-)
