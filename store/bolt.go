@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -434,7 +433,7 @@ func inspectV2(tx *bolt.Tx) error {
 		if err := flat(bucketTasks, k, v); err != nil {
 			return err
 		}
-		if len(k) == 0 || bytes.IndexByte(k, 0) >= 0 {
+		if !keyable(string(k)) {
 			return corruptf("malformed task name %q in bucket %q", k, bucketTasks)
 		}
 		if _, err := decodeTaskRecord(v); err != nil {
@@ -625,7 +624,7 @@ func (b *Bolt) Load(names []string) (map[string]TaskState, error) {
 			return err
 		}
 		for _, name := range names {
-			if name == "" || strings.IndexByte(name, 0) >= 0 {
+			if !keyable(name) {
 				continue // never stored
 			}
 			st, ok, err := bk.load(name)
@@ -718,7 +717,7 @@ func (bk boltBuckets) historyOf(name string) ([]uint64, error) {
 
 // History implements Store.
 func (b *Bolt) History(name string, n int) ([]task.Run, error) {
-	if n <= 0 || name == "" || strings.IndexByte(name, 0) >= 0 {
+	if n <= 0 || !keyable(name) {
 		return nil, nil
 	}
 	var out []task.Run
@@ -997,7 +996,7 @@ func (b *Bolt) Forget(name string) error {
 	if b.closed.Load() {
 		return fmt.Errorf("forget task %q in state file %s: %w", name, b.path, ErrClosed)
 	}
-	if strings.IndexByte(name, 0) >= 0 {
+	if !keyable(name) {
 		return nil // never stored
 	}
 	if err := b.brokenErr(); err != nil {

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -97,7 +96,7 @@ func v1Time(what string, t time.Time) (int64, error) {
 
 // decodeV1Task reads the bucket of a version 1 task.
 func decodeV1Task(name string, b *bolt.Bucket) (v1Task, error) {
-	if name == "" || bytes.IndexByte([]byte(name), 0) >= 0 {
+	if !keyable(name) {
 		return v1Task{}, fmt.Errorf("malformed task name %q", name)
 	}
 	var (
