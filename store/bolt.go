@@ -823,18 +823,15 @@ var zeroProgress = make([]byte, progressSize)
 // the end.
 type applier struct {
 	boltBuckets
-	recs      map[string]*pendingRecord
-	histories map[string]*pendingHistory
+	recs map[string]*pendingRecord
+	// histories are the sequence numbers of the runs of the tasks that
+	// recorded runs in this batch (so all are written back).
+	histories map[string][]uint64
 }
 
 type pendingRecord struct {
 	rec           taskRecord
 	exists, dirty bool
-}
-
-type pendingHistory struct {
-	seqs  []uint64
-	dirty bool
 }
 
 // apply applies batch in tx, in the order documented on Batch, and fills in
@@ -847,7 +844,7 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 	// Runs are appended at the end of their bucket: fill its pages rather
 	// than leave them half empty (bbolt's default for random inserts).
 	bk.runs.FillPercent = 0.9
-	a := &applier{boltBuckets: bk, recs: make(map[string]*pendingRecord), histories: make(map[string]*pendingHistory)}
+	a := &applier{boltBuckets: bk, recs: make(map[string]*pendingRecord), histories: make(map[string][]uint64)}
 	for i := range batch.Anchors {
 		an := &batch.Anchors[i]
 		p, err := a.record(an.Task)
@@ -928,14 +925,12 @@ func (a *applier) recordRun(r task.Run) error {
 	if _, err := a.record(r.Task); err != nil {
 		return err
 	}
-	h, ok := a.histories[r.Task]
+	seqs, ok := a.histories[r.Task]
 	if !ok {
-		seqs, err := a.historyOf(r.Task)
-		if err != nil {
+		var err error
+		if seqs, err = a.historyOf(r.Task); err != nil {
 			return err
 		}
-		h = &pendingHistory{seqs: seqs}
-		a.histories[r.Task] = h
 	}
 	seq, err := a.runs.NextSequence()
 	if err != nil {
@@ -944,15 +939,16 @@ func (a *applier) recordRun(r task.Run) error {
 	if err := a.runs.Put(seqKey(seq), encodeRun(r)); err != nil {
 		return err
 	}
-	h.seqs, h.dirty = append(h.seqs, seq), true
-	if drop := len(h.seqs) - HistorySize; drop > 0 {
-		for _, old := range h.seqs[:drop] {
+	seqs = append(seqs, seq)
+	if drop := len(seqs) - HistorySize; drop > 0 {
+		for _, old := range seqs[:drop] {
 			if err := a.runs.Delete(seqKey(old)); err != nil {
 				return err
 			}
 		}
-		h.seqs = append(h.seqs[:0], h.seqs[drop:]...)
+		seqs = append(seqs[:0], seqs[drop:]...)
 	}
+	a.histories[r.Task] = seqs
 	if r.Manual {
 		return nil
 	}
@@ -961,27 +957,15 @@ func (a *applier) recordRun(r task.Run) error {
 
 // flush writes the changed task records and histories, in key order.
 func (a *applier) flush() error {
-	names := make([]string, 0, len(a.recs))
-	for name, p := range a.recs {
-		if p.dirty {
-			names = append(names, name)
+	for _, name := range slices.Sorted(maps.Keys(a.recs)) {
+		if p := a.recs[name]; p.dirty {
+			if err := a.tasks.Put([]byte(name), p.rec.encode()); err != nil {
+				return fmt.Errorf("write the record of task %q: %w", name, err)
+			}
 		}
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := a.tasks.Put([]byte(name), a.recs[name].rec.encode()); err != nil {
-			return fmt.Errorf("write the record of task %q: %w", name, err)
-		}
-	}
-	names = names[:0]
-	for name, h := range a.histories {
-		if h.dirty {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := a.history.Put([]byte(name), encodeHistory(a.histories[name].seqs)); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(a.histories)) {
+		if err := a.history.Put([]byte(name), encodeHistory(a.histories[name])); err != nil {
 			return fmt.Errorf("write the history of task %q: %w", name, err)
 		}
 	}
