@@ -271,7 +271,7 @@ func (m *Memory) commitValidated(b *Batch) error {
 		switch {
 		case m.shared != nil && m.shared.stale(c.Version):
 			c.Refused = RefusedStale
-		case m.shared != nil && dueOf(c).After(now.Add(EarlyTolerance)):
+		case m.shared != nil && c.DueTime().After(now.Add(EarlyTolerance)):
 			c.Refused = RefusedEarly
 		case st.last != 0 && slot <= st.last:
 			c.Refused = RefusedClaimed

@@ -77,14 +77,6 @@ func (s *sharedState) notify() {
 	}
 }
 
-// dueOf is a claim's due time (its slot when none is given).
-func dueOf(c *Claim) time.Time {
-	if c.Due.IsZero() {
-		return c.Slot
-	}
-	return c.Due
-}
-
 // holds reports whether owner holds the run in progress ip at epoch.
 func holds(ip InProgress, owner string, epoch int64) bool {
 	return ip.Owner == owner && ip.Epoch == epoch

@@ -228,6 +228,15 @@ type Claim struct {
 	Refused Refusal
 }
 
+// DueTime returns when the claim's slot fires: Due, or the slot when Due
+// is zero.
+func (c *Claim) DueTime() time.Time {
+	if c.Due.IsZero() {
+		return c.Slot
+	}
+	return c.Due
+}
+
 // Refusal says why a claim was not won.
 type Refusal string
 

@@ -101,17 +101,13 @@ func commitArgs(b *store.Batch) *args {
 	}
 	for _, c := range b.Claims {
 		ensure[c.Task] = true
-		due := c.Due
-		if due.IsZero() {
-			due = c.Slot
-		}
 		var lease int64
 		if c.Lease > 0 {
 			lease = c.Lease.Microseconds()
 		}
 		a.claimTask = append(a.claimTask, c.Task)
 		a.claimSlot = append(a.claimSlot, store.UnixNanos(c.Slot))
-		a.claimDue = append(a.claimDue, store.UnixNanos(due))
+		a.claimDue = append(a.claimDue, store.UnixNanos(c.DueTime()))
 		a.claimOwner = append(a.claimOwner, text(c.Owner))
 		a.claimLeaseUS = append(a.claimLeaseUS, lease)
 		a.claimVersion = append(a.claimVersion, c.Version)
