@@ -257,6 +257,12 @@ func (s *Server) pgctl(action string, extra ...string) error {
 	return s.run(90*time.Second, "pg_ctl", args...)
 }
 
+// stop stops the server at once (pg_ctl stop -m immediate, as a crash
+// would) and waits for it.
+func (s *Server) stop() error {
+	return s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data())
+}
+
 // run runs a server binary as the cluster's user, in the cluster's
 // directory, and reports its output when it fails.
 func (s *Server) run(timeout time.Duration, name string, args ...string) error {
@@ -353,7 +359,7 @@ func (s *Server) Down(t testing.TB) {
 	if s.paused || s.down {
 		t.Fatal("pgtest: Down of a paused or stopped server")
 	}
-	if err := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); err != nil {
+	if err := s.stop(); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	s.down = true
@@ -503,7 +509,7 @@ func (s *Server) Stop() error {
 	s.stopped = true
 	err := s.resume()
 	if !s.down {
-		if serr := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); serr != nil {
+		if serr := s.stop(); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}
