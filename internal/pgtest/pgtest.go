@@ -426,14 +426,20 @@ func (s *Server) resume() error {
 	if err != nil {
 		return err
 	}
-	for _, pid := range children(pm) {
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-	}
-	if err := syscall.Kill(pm, syscall.SIGCONT); err != nil {
+	if err := continueAll(pm); err != nil {
 		return fmt.Errorf("SIGCONT the postmaster: %w", err)
 	}
 	s.paused = false
 	return nil
+}
+
+// continueAll continues (SIGCONT) the processes the postmaster pm started,
+// then pm itself: the reverse of Pause. Its error is the postmaster's.
+func continueAll(pm int) error {
+	for _, pid := range children(pm) {
+		_ = syscall.Kill(pid, syscall.SIGCONT) // a child may have exited meanwhile
+	}
+	return syscall.Kill(pm, syscall.SIGCONT)
 }
 
 // TerminateBackends ends every client connection to the server (as an
@@ -537,10 +543,7 @@ func reapStale() {
 			continue
 		}
 		if pm, err := postmasterOf(filepath.Join(dir, "data")); err == nil {
-			for _, c := range children(pm) {
-				_ = syscall.Kill(c, syscall.SIGCONT)
-			}
-			_ = syscall.Kill(pm, syscall.SIGCONT)
+			_ = continueAll(pm)                   // it may have been paused
 			_ = syscall.Kill(pm, syscall.SIGQUIT) // immediate shutdown
 			for i := 0; i < 100 && syscall.Kill(pm, 0) == nil; i++ {
 				time.Sleep(50 * time.Millisecond)
