@@ -202,9 +202,7 @@ func TestCrashBetweenClaimAndRun(t *testing.T) {
 	b, err := OpenBolt(path)
 	check(t, err)
 	c := NewCommitter(b)
-	batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}}
-	check(t, c.Commit(batch))
-	if !batch.Claims[0].Won {
+	if !claim(t, c, "a", slot(1)) {
 		t.Fatal("claim refused")
 	}
 	c.Close()
@@ -225,9 +223,7 @@ func checkClaimedInProgress(t *testing.T, path, name string, at time.Time) {
 	if len(st.InProgress) != 1 || !st.InProgress[0].Slot.Equal(at) {
 		t.Errorf("in progress after the crash: %+v, want slot %s", st.InProgress, at)
 	}
-	again := &Batch{Claims: []Claim{{Task: name, Slot: at}}}
-	mustCommit(t, b, again)
-	if again.Claims[0].Won {
+	if claim(t, b, name, at) {
 		t.Error("the slot was claimed again after the crash")
 	}
 }
@@ -273,9 +269,7 @@ func TestHelperClaimAndHang(t *testing.T) {
 	b, err := OpenBolt(path)
 	check(t, err)
 	c := NewCommitter(b)
-	batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}}
-	check(t, c.Commit(batch))
-	if !batch.Claims[0].Won {
+	if !claim(t, c, "a", slot(1)) {
 		t.Fatal("claim refused")
 	}
 	fmt.Println("claimed")
