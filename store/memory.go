@@ -162,6 +162,16 @@ func (t *memTask) latest() (memRun, bool) {
 	return t.runs[(t.head+HistorySize-1)%HistorySize], true
 }
 
+// inProgressOf returns the run in progress of slot, or nil (claimed slots
+// are distinct: each is after the task's last one).
+func (t *memTask) inProgressOf(slot time.Time) *InProgress {
+	i := slices.IndexFunc(t.inProgress, func(p InProgress) bool { return p.Slot.Equal(slot) })
+	if i < 0 {
+		return nil
+	}
+	return &t.inProgress[i]
+}
+
 // task returns the state of name, creating it. Called with its shard locked.
 func (m *Memory) task(name string) *memTask {
 	tasks := m.shards[shard(name)].tasks
@@ -295,15 +305,13 @@ func (m *Memory) commitValidated(b *Batch) error {
 		if st == nil {
 			continue
 		}
-		for j := range st.inProgress {
-			ip := &st.inProgress[j]
-			if !ip.Slot.Equal(c.Slot) {
-				continue
-			}
-			if m.shared != nil && c.Epoch > 0 && !holds(*ip, c.Owner, c.Epoch) {
-				c.Fenced = true
-				continue
-			}
+		ip := st.inProgressOf(c.Slot)
+		switch {
+		case ip == nil:
+			// Not in progress (recorded, or never claimed): ignored.
+		case m.shared != nil && c.Epoch > 0 && !holds(*ip, c.Owner, c.Epoch):
+			c.Fenced = true
+		default:
 			ip.Progress = c.Progress
 		}
 	}
@@ -311,8 +319,7 @@ func (m *Memory) commitValidated(b *Batch) error {
 	for i, r := range b.Runs {
 		st := m.task(r.Task)
 		if m.shared != nil && !r.Manual && r.Epoch > 0 {
-			j := slices.IndexFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })
-			if j < 0 || !holds(st.inProgress[j], r.Replica, r.Epoch) {
+			if ip := st.inProgressOf(r.Slot); ip == nil || !holds(*ip, r.Replica, r.Epoch) {
 				if b.RunsFenced == nil {
 					b.RunsFenced = make([]bool, len(b.Runs))
 				}

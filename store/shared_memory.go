@@ -132,12 +132,9 @@ func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]
 		if st == nil {
 			continue
 		}
-		for j := range st.inProgress {
-			ip := &st.inProgress[j]
-			if ip.Slot.Equal(h.Slot) && holds(*ip, owner, h.Epoch) {
-				ip.LeaseUntil = now.Add(lease)
-				out[i] = true
-			}
+		if ip := st.inProgressOf(h.Slot); ip != nil && holds(*ip, owner, h.Epoch) {
+			ip.LeaseUntil = now.Add(lease)
+			out[i] = true
 		}
 	}
 	return out, nil
