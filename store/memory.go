@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -67,14 +68,12 @@ func NewMemory() *Memory {
 	return m
 }
 
-// shard returns the index of the shard holding name (FNV-1a).
+// shardSeed seeds the hash that spreads task names over the shards.
+var shardSeed = maphash.MakeSeed()
+
+// shard returns the index of the shard holding name.
 func shard(name string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return int(h % memShards)
+	return int(maphash.String(shardSeed, name) % memShards)
 }
 
 // lockFor locks the shards of names, in order, and returns the function
