@@ -741,6 +741,12 @@ func (b *Bolt) Commit(batch *Batch) error {
 	if err := batch.Validate(); err != nil {
 		return fmt.Errorf("commit to state file %s: %w", b.path, err)
 	}
+	return b.commitValidated(batch)
+}
+
+// commitValidated is Commit for a batch already validated (by Commit, or by
+// the Committer that merged it).
+func (b *Bolt) commitValidated(batch *Batch) error {
 	if b.closed.Load() {
 		return fmt.Errorf("commit to state file %s: %w", b.path, ErrClosed)
 	}

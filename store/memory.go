@@ -244,7 +244,7 @@ func (m *Memory) Commit(b *Batch) error {
 }
 
 // commitValidated is Commit for a batch already validated (by Commit, or by
-// the Committer that commits it inline).
+// the Committer that commits it).
 func (m *Memory) commitValidated(b *Batch) error {
 	if m.closed.Load() {
 		return fmt.Errorf("commit: %w", ErrClosed)
