@@ -483,3 +483,42 @@ func TestCommitterInlineMemory(t *testing.T) {
 		t.Errorf("%d commits, want 1", commits.Load())
 	}
 }
+
+// Types embedding a store, with a Commit of their own that refuses every
+// batch, as tests wrap stores to cut them off.
+type (
+	refusingMemory struct{ *Memory }
+	refusingShared struct{ *SharedMemory }
+	refusingBolt   struct{ *Bolt }
+)
+
+var errRefusedByWrapper = errors.New("refused by the wrapper")
+
+func (refusingMemory) Commit(*Batch) error { return errRefusedByWrapper }
+func (refusingShared) Commit(*Batch) error { return errRefusedByWrapper }
+func (refusingBolt) Commit(*Batch) error   { return errRefusedByWrapper }
+
+// TestCommitterUsesAWrappersCommit checks that a Committer writes through
+// the Commit of a type that embeds a store, never around it through the
+// store's own methods that the type inherits.
+func TestCommitterUsesAWrappersCommit(t *testing.T) {
+	t.Parallel()
+	mem, shared, bolt := NewMemory(), NewSharedMemory(), openTestBolt(t)
+	for name, tc := range map[string]struct {
+		wrapper, inner Store
+	}{
+		"Memory":       {refusingMemory{mem}, mem},
+		"SharedMemory": {refusingShared{shared}, shared},
+		"Bolt":         {refusingBolt{bolt}, bolt},
+	} {
+		c := NewCommitter(tc.wrapper)
+		err := c.Commit(&Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}})
+		c.Close()
+		if !errors.Is(err, errRefusedByWrapper) {
+			t.Errorf("%s: Commit through a wrapper = %v, want the wrapper's error", name, err)
+		}
+		if names, err := tc.inner.Tasks(); err != nil || len(names) != 0 {
+			t.Errorf("%s: the wrapped store was written to: %q, %v", name, names, err)
+		}
+	}
+}
