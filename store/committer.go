@@ -63,8 +63,8 @@ func OnCommit(f func(CommitStats)) CommitterOption {
 }
 
 // NewCommitter returns a Committer writing to st and starts its goroutine
-// (stopped by Close). A store with a CommitsInline() bool method that
-// returns true is committed on the callers' goroutines.
+// (stopped by Close). A Memory store, whose commits do no I/O, is
+// committed on the callers' goroutines instead.
 func NewCommitter(st Store, opts ...CommitterOption) *Committer {
 	c := &Committer{write: st.Commit, wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 	for _, o := range opts {
@@ -74,14 +74,13 @@ func NewCommitter(st Store, opts ...CommitterOption) *Committer {
 	// (a test's failing or cut-off store) must not be bypassed.
 	switch s := st.(type) {
 	case *Memory:
-		c.write = s.commitValidated
-	case *SharedMemory:
+		c.write, c.inline = s.commitValidated, true
+	case *SharedMemory: // stands for a database: grouped, not inline
 		c.write = s.commitValidated
 	case *Bolt:
 		c.write = s.commitValidated
 	}
-	if in, ok := st.(interface{ CommitsInline() bool }); ok && in.CommitsInline() {
-		c.inline = true
+	if c.inline {
 		close(c.stopped)
 		return c
 	}

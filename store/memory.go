@@ -97,10 +97,6 @@ func (m *Memory) lockFor(names func(yield func(string) bool)) func() {
 	}
 }
 
-// CommitsInline reports that Commit does no I/O, so a Committer applies
-// batches on the caller's goroutine instead of handing them to its own.
-func (m *Memory) CommitsInline() bool { return true }
-
 // outcomeCode and reasonCode pack the enums of a run into bytes (index + 1
 // in task.Outcomes and task.SkipReasons; 0 is unknown or none).
 func outcomeCode(o task.Outcome) uint8 {

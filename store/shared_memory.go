@@ -30,10 +30,6 @@ func NewSharedMemory() *SharedMemory {
 	return &SharedMemory{Memory: m}
 }
 
-// CommitsInline reports false: a shared store's commit stands for a round
-// trip, so batches are grouped as they are for a database.
-func (s *SharedMemory) CommitsInline() bool { return false }
-
 // sharedState is what a shared store holds besides the tasks' state.
 type sharedState struct {
 	mu       sync.Mutex
