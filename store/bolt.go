@@ -13,7 +13,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -434,7 +433,7 @@ func inspectV2(tx *bolt.Tx) error {
 		if err := flat(bucketTasks, k, v); err != nil {
 			return err
 		}
-		if len(k) == 0 || bytes.IndexByte(k, 0) >= 0 {
+		if !keyable(string(k)) {
 			return corruptf("malformed task name %q in bucket %q", k, bucketTasks)
 		}
 		if _, err := decodeTaskRecord(v); err != nil {
@@ -625,7 +624,7 @@ func (b *Bolt) Load(names []string) (map[string]TaskState, error) {
 			return err
 		}
 		for _, name := range names {
-			if name == "" || strings.IndexByte(name, 0) >= 0 {
+			if !keyable(name) {
 				continue // never stored
 			}
 			st, ok, err := bk.load(name)
@@ -718,7 +717,7 @@ func (bk boltBuckets) historyOf(name string) ([]uint64, error) {
 
 // History implements Store.
 func (b *Bolt) History(name string, n int) ([]task.Run, error) {
-	if n <= 0 || name == "" || strings.IndexByte(name, 0) >= 0 {
+	if n <= 0 || !keyable(name) {
 		return nil, nil
 	}
 	var out []task.Run
@@ -742,6 +741,12 @@ func (b *Bolt) Commit(batch *Batch) error {
 	if err := batch.Validate(); err != nil {
 		return fmt.Errorf("commit to state file %s: %w", b.path, err)
 	}
+	return b.commitValidated(batch)
+}
+
+// commitValidated is Commit for a batch already validated (by Commit, or by
+// the Committer that merged it).
+func (b *Bolt) commitValidated(batch *Batch) error {
 	if b.closed.Load() {
 		return fmt.Errorf("commit to state file %s: %w", b.path, ErrClosed)
 	}
@@ -824,18 +829,15 @@ var zeroProgress = make([]byte, progressSize)
 // the end.
 type applier struct {
 	boltBuckets
-	recs      map[string]*pendingRecord
-	histories map[string]*pendingHistory
+	recs map[string]*pendingRecord
+	// histories are the sequence numbers of the runs of the tasks that
+	// recorded runs in this batch (so all are written back).
+	histories map[string][]uint64
 }
 
 type pendingRecord struct {
 	rec           taskRecord
 	exists, dirty bool
-}
-
-type pendingHistory struct {
-	seqs  []uint64
-	dirty bool
 }
 
 // apply applies batch in tx, in the order documented on Batch, and fills in
@@ -848,7 +850,7 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 	// Runs are appended at the end of their bucket: fill its pages rather
 	// than leave them half empty (bbolt's default for random inserts).
 	bk.runs.FillPercent = 0.9
-	a := &applier{boltBuckets: bk, recs: make(map[string]*pendingRecord), histories: make(map[string]*pendingHistory)}
+	a := &applier{boltBuckets: bk, recs: make(map[string]*pendingRecord), histories: make(map[string][]uint64)}
 	for i := range batch.Anchors {
 		an := &batch.Anchors[i]
 		p, err := a.record(an.Task)
@@ -887,7 +889,7 @@ func apply(tx *bolt.Tx, batch *Batch) error {
 		}
 	}
 	for _, r := range batch.Runs {
-		if err := a.recordRun(normalizeRun(r)); err != nil {
+		if err := a.recordRun(r); err != nil {
 			return fmt.Errorf("record run of slot %s of task %q: %w", r.Slot.UTC().Format(time.RFC3339Nano), r.Task, err)
 		}
 	}
@@ -929,14 +931,12 @@ func (a *applier) recordRun(r task.Run) error {
 	if _, err := a.record(r.Task); err != nil {
 		return err
 	}
-	h, ok := a.histories[r.Task]
+	seqs, ok := a.histories[r.Task]
 	if !ok {
-		seqs, err := a.historyOf(r.Task)
-		if err != nil {
+		var err error
+		if seqs, err = a.historyOf(r.Task); err != nil {
 			return err
 		}
-		h = &pendingHistory{seqs: seqs}
-		a.histories[r.Task] = h
 	}
 	seq, err := a.runs.NextSequence()
 	if err != nil {
@@ -945,15 +945,16 @@ func (a *applier) recordRun(r task.Run) error {
 	if err := a.runs.Put(seqKey(seq), encodeRun(r)); err != nil {
 		return err
 	}
-	h.seqs, h.dirty = append(h.seqs, seq), true
-	if drop := len(h.seqs) - HistorySize; drop > 0 {
-		for _, old := range h.seqs[:drop] {
+	seqs = append(seqs, seq)
+	if drop := len(seqs) - HistorySize; drop > 0 {
+		for _, old := range seqs[:drop] {
 			if err := a.runs.Delete(seqKey(old)); err != nil {
 				return err
 			}
 		}
-		h.seqs = append(h.seqs[:0], h.seqs[drop:]...)
+		seqs = append(seqs[:0], seqs[drop:]...)
 	}
+	a.histories[r.Task] = seqs
 	if r.Manual {
 		return nil
 	}
@@ -962,27 +963,15 @@ func (a *applier) recordRun(r task.Run) error {
 
 // flush writes the changed task records and histories, in key order.
 func (a *applier) flush() error {
-	names := make([]string, 0, len(a.recs))
-	for name, p := range a.recs {
-		if p.dirty {
-			names = append(names, name)
+	for _, name := range slices.Sorted(maps.Keys(a.recs)) {
+		if p := a.recs[name]; p.dirty {
+			if err := a.tasks.Put([]byte(name), p.rec.encode()); err != nil {
+				return fmt.Errorf("write the record of task %q: %w", name, err)
+			}
 		}
 	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := a.tasks.Put([]byte(name), a.recs[name].rec.encode()); err != nil {
-			return fmt.Errorf("write the record of task %q: %w", name, err)
-		}
-	}
-	names = names[:0]
-	for name, h := range a.histories {
-		if h.dirty {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if err := a.history.Put([]byte(name), encodeHistory(a.histories[name].seqs)); err != nil {
+	for _, name := range slices.Sorted(maps.Keys(a.histories)) {
+		if err := a.history.Put([]byte(name), encodeHistory(a.histories[name])); err != nil {
 			return fmt.Errorf("write the history of task %q: %w", name, err)
 		}
 	}
@@ -997,7 +986,7 @@ func (b *Bolt) Forget(name string) error {
 	if b.closed.Load() {
 		return fmt.Errorf("forget task %q in state file %s: %w", name, b.path, ErrClosed)
 	}
-	if strings.IndexByte(name, 0) >= 0 {
+	if !keyable(name) {
 		return nil // never stored
 	}
 	if err := b.brokenErr(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mojodex/mojodex-scheduler/task"
@@ -162,6 +163,14 @@ func encodeHistory(seqs []uint64) []byte {
 		buf = binary.BigEndian.AppendUint64(buf, s)
 	}
 	return buf
+}
+
+// keyable reports whether name can key a task in a state file: it is not
+// empty and holds no NUL byte, which ends the task name in the keys of the
+// inprogress bucket. Batch.Validate refuses other names, so they are never
+// stored.
+func keyable(name string) bool {
+	return name != "" && strings.IndexByte(name, 0) < 0
 }
 
 // prefix returns "<task> 00", the start of the task's keys in the

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -89,16 +88,15 @@ func v1Time(what string, t time.Time) (int64, error) {
 	if t.IsZero() {
 		return 0, nil
 	}
-	if !t.After(minTime) || !t.Before(maxTime) {
-		return 0, fmt.Errorf("%s %s out of range (after %s, before %s)",
-			what, t.Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339))
+	if err := checkInstant(t); err != nil {
+		return 0, fmt.Errorf("%s %w", what, err)
 	}
 	return t.UnixNano(), nil
 }
 
 // decodeV1Task reads the bucket of a version 1 task.
 func decodeV1Task(name string, b *bolt.Bucket) (v1Task, error) {
-	if name == "" || bytes.IndexByte([]byte(name), 0) >= 0 {
+	if !keyable(name) {
 		return v1Task{}, fmt.Errorf("malformed task name %q", name)
 	}
 	var (
@@ -134,11 +132,11 @@ func decodeV1Task(name string, b *bolt.Bucket) (v1Task, error) {
 		if _, err := v1Time(fmt.Sprintf("start of run %d", i+1), r.Start); err != nil {
 			return v1Task{}, err
 		}
-		t.runs = append(t.runs, normalizeRun(task.Run{
+		t.runs = append(t.runs, task.Run{
 			Task: name, Slot: r.Slot, Start: r.Start, Manual: r.Manual,
 			Lateness: time.Duration(r.LatenessNS), Duration: time.Duration(r.DurationNS),
 			Outcome: task.Outcome(r.Outcome), Pages: r.Pages, Items: r.Items, Status: r.Status, Err: r.Err,
-		}))
+		})
 	}
 	if cp != nil {
 		slot, err := v1Time("checkpoint slot", cp.Slot)

@@ -187,9 +187,7 @@ func TestBoltMigrateV1CheckpointAfterLastSlot(t *testing.T) {
 	b, err := OpenBolt(path)
 	check(t, err)
 	defer b.Close()
-	batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(2)}}}
-	mustCommit(t, b, batch)
-	if batch.Claims[0].Won {
+	if claim(t, b, "a", slot(2)) {
 		t.Error("the slot of the checkpoint was claimed again")
 	}
 }

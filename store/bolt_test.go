@@ -66,6 +66,15 @@ func mustCommit(t testing.TB, s Store, b *Batch) {
 	check(t, s.Commit(b))
 }
 
+// claim commits one claim of slot at of the task through c (a Store or a
+// Committer) and reports whether it was won.
+func claim(t testing.TB, c interface{ Commit(*Batch) error }, name string, at time.Time) bool {
+	t.Helper()
+	b := &Batch{Claims: []Claim{{Task: name, Slot: at}}}
+	check(t, c.Commit(b))
+	return b.Claims[0].Won
+}
+
 // populate writes n tasks, each with a full run history, a claimed slot in
 // progress with a checkpoint, an anchor, and every third one paused.
 func populate(t testing.TB, s Store, n int) {
@@ -475,12 +484,7 @@ func TestBoltInUse(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.db")
 	b, err := OpenBolt(path)
 	check(t, err)
-	claimOne := func(i int) bool {
-		batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(i)}}}
-		mustCommit(t, b, batch)
-		return batch.Claims[0].Won
-	}
-	claimOne(1)
+	claim(t, b, "a", slot(1))
 
 	start := time.Now()
 	err = wantOpenError(t, path, ErrInUse)
@@ -491,7 +495,7 @@ func TestBoltInUse(t *testing.T) {
 		t.Errorf("OpenBolt took %s to give up", d)
 	}
 	// The failed attempt did not disturb the open store.
-	if claimOne(1) || !claimOne(2) {
+	if claim(t, b, "a", slot(1)) || !claim(t, b, "a", slot(2)) {
 		t.Error("store disturbed")
 	}
 	check(t, b.Close())
@@ -607,9 +611,7 @@ func TestBoltUninitialized(t *testing.T) {
 	b, err := OpenBolt(path)
 	check(t, err)
 	defer b.Close()
-	batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}}
-	mustCommit(t, b, batch)
-	if !batch.Claims[0].Won {
+	if !claim(t, b, "a", slot(1)) {
 		t.Error("claim refused")
 	}
 }

@@ -202,9 +202,7 @@ func TestCrashBetweenClaimAndRun(t *testing.T) {
 	b, err := OpenBolt(path)
 	check(t, err)
 	c := NewCommitter(b)
-	batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}}
-	check(t, c.Commit(batch))
-	if !batch.Claims[0].Won {
+	if !claim(t, c, "a", slot(1)) {
 		t.Fatal("claim refused")
 	}
 	c.Close()
@@ -225,9 +223,7 @@ func checkClaimedInProgress(t *testing.T, path, name string, at time.Time) {
 	if len(st.InProgress) != 1 || !st.InProgress[0].Slot.Equal(at) {
 		t.Errorf("in progress after the crash: %+v, want slot %s", st.InProgress, at)
 	}
-	again := &Batch{Claims: []Claim{{Task: name, Slot: at}}}
-	mustCommit(t, b, again)
-	if again.Claims[0].Won {
+	if claim(t, b, name, at) {
 		t.Error("the slot was claimed again after the crash")
 	}
 }
@@ -273,9 +269,7 @@ func TestHelperClaimAndHang(t *testing.T) {
 	b, err := OpenBolt(path)
 	check(t, err)
 	c := NewCommitter(b)
-	batch := &Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}}
-	check(t, c.Commit(batch))
-	if !batch.Claims[0].Won {
+	if !claim(t, c, "a", slot(1)) {
 		t.Fatal("claim refused")
 	}
 	fmt.Println("claimed")
@@ -487,5 +481,44 @@ func TestCommitterInlineMemory(t *testing.T) {
 	}
 	if commits.Load() != 1 {
 		t.Errorf("%d commits, want 1", commits.Load())
+	}
+}
+
+// Types embedding a store, with a Commit of their own that refuses every
+// batch, as tests wrap stores to cut them off.
+type (
+	refusingMemory struct{ *Memory }
+	refusingShared struct{ *SharedMemory }
+	refusingBolt   struct{ *Bolt }
+)
+
+var errRefusedByWrapper = errors.New("refused by the wrapper")
+
+func (refusingMemory) Commit(*Batch) error { return errRefusedByWrapper }
+func (refusingShared) Commit(*Batch) error { return errRefusedByWrapper }
+func (refusingBolt) Commit(*Batch) error   { return errRefusedByWrapper }
+
+// TestCommitterUsesAWrappersCommit checks that a Committer writes through
+// the Commit of a type that embeds a store, never around it through the
+// store's own methods that the type inherits.
+func TestCommitterUsesAWrappersCommit(t *testing.T) {
+	t.Parallel()
+	mem, shared, bolt := NewMemory(), NewSharedMemory(), openTestBolt(t)
+	for name, tc := range map[string]struct {
+		wrapper, inner Store
+	}{
+		"Memory":       {refusingMemory{mem}, mem},
+		"SharedMemory": {refusingShared{shared}, shared},
+		"Bolt":         {refusingBolt{bolt}, bolt},
+	} {
+		c := NewCommitter(tc.wrapper)
+		err := c.Commit(&Batch{Claims: []Claim{{Task: "a", Slot: slot(1)}}})
+		c.Close()
+		if !errors.Is(err, errRefusedByWrapper) {
+			t.Errorf("%s: Commit through a wrapper = %v, want the wrapper's error", name, err)
+		}
+		if names, err := tc.inner.Tasks(); err != nil || len(names) != 0 {
+			t.Errorf("%s: the wrapped store was written to: %q, %v", name, names, err)
+		}
 	}
 }

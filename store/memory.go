@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -67,14 +68,12 @@ func NewMemory() *Memory {
 	return m
 }
 
-// shard returns the index of the shard holding name (FNV-1a).
+// shardSeed seeds the hash that spreads task names over the shards.
+var shardSeed = maphash.MakeSeed()
+
+// shard returns the index of the shard holding name.
 func shard(name string) int {
-	h := uint32(2166136261)
-	for i := 0; i < len(name); i++ {
-		h ^= uint32(name[i])
-		h *= 16777619
-	}
-	return int(h % memShards)
+	return int(maphash.String(shardSeed, name) % memShards)
 }
 
 // lockFor locks the shards of names, in order, and returns the function
@@ -97,10 +96,6 @@ func (m *Memory) lockFor(names func(yield func(string) bool)) func() {
 		}
 	}
 }
-
-// CommitsInline reports that Commit does no I/O, so a Committer applies
-// batches on the caller's goroutine instead of handing them to its own.
-func (m *Memory) CommitsInline() bool { return true }
 
 // outcomeCode and reasonCode pack the enums of a run into bytes (index + 1
 // in task.Outcomes and task.SkipReasons; 0 is unknown or none).
@@ -160,6 +155,16 @@ func (t *memTask) latest() (memRun, bool) {
 		return t.runs[len(t.runs)-1], true
 	}
 	return t.runs[(t.head+HistorySize-1)%HistorySize], true
+}
+
+// inProgressOf returns the run in progress of slot, or nil (claimed slots
+// are distinct: each is after the task's last one).
+func (t *memTask) inProgressOf(slot time.Time) *InProgress {
+	i := slices.IndexFunc(t.inProgress, func(p InProgress) bool { return p.Slot.Equal(slot) })
+	if i < 0 {
+		return nil
+	}
+	return &t.inProgress[i]
 }
 
 // task returns the state of name, creating it. Called with its shard locked.
@@ -231,13 +236,12 @@ func (m *Memory) Commit(b *Batch) error {
 	if err := b.Validate(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
-	return m.commit(b)
+	return m.commitValidated(b)
 }
 
-// commitValidated is Commit for a batch the Committer has validated.
-func (m *Memory) commitValidated(b *Batch) error { return m.commit(b) }
-
-func (m *Memory) commit(b *Batch) error {
+// commitValidated is Commit for a batch already validated (by Commit, or by
+// the Committer that commits it).
+func (m *Memory) commitValidated(b *Batch) error {
 	if m.closed.Load() {
 		return fmt.Errorf("commit: %w", ErrClosed)
 	}
@@ -260,7 +264,10 @@ func (m *Memory) commit(b *Batch) error {
 		}
 		a.Stored = FromUnixNanos(st.anchor)
 	}
-	now := m.now()
+	var now time.Time // a shared store's clock
+	if m.shared != nil {
+		now = m.shared.now()
+	}
 	for i := range b.Claims {
 		c := &b.Claims[i]
 		st := m.task(c.Task)
@@ -269,7 +276,7 @@ func (m *Memory) commit(b *Batch) error {
 		switch {
 		case m.shared != nil && m.shared.stale(c.Version):
 			c.Refused = RefusedStale
-		case m.shared != nil && dueOf(c).After(now.Add(EarlyTolerance)):
+		case m.shared != nil && c.DueTime().After(now.Add(EarlyTolerance)):
 			c.Refused = RefusedEarly
 		case st.last != 0 && slot <= st.last:
 			c.Refused = RefusedClaimed
@@ -293,15 +300,13 @@ func (m *Memory) commit(b *Batch) error {
 		if st == nil {
 			continue
 		}
-		for j := range st.inProgress {
-			ip := &st.inProgress[j]
-			if !ip.Slot.Equal(c.Slot) {
-				continue
-			}
-			if m.shared != nil && c.Epoch > 0 && !holds(*ip, c.Owner, c.Epoch) {
-				c.Fenced = true
-				continue
-			}
+		ip := st.inProgressOf(c.Slot)
+		switch {
+		case ip == nil:
+			// Not in progress (recorded, or never claimed): ignored.
+		case m.shared != nil && c.Epoch > 0 && !holds(*ip, c.Owner, c.Epoch):
+			c.Fenced = true
+		default:
 			ip.Progress = c.Progress
 		}
 	}
@@ -309,8 +314,7 @@ func (m *Memory) commit(b *Batch) error {
 	for i, r := range b.Runs {
 		st := m.task(r.Task)
 		if m.shared != nil && !r.Manual && r.Epoch > 0 {
-			j := slices.IndexFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })
-			if j < 0 || !holds(st.inProgress[j], r.Replica, r.Epoch) {
+			if ip := st.inProgressOf(r.Slot); ip == nil || !holds(*ip, r.Replica, r.Epoch) {
 				if b.RunsFenced == nil {
 					b.RunsFenced = make([]bool, len(b.Runs))
 				}
@@ -318,7 +322,7 @@ func (m *Memory) commit(b *Batch) error {
 				continue
 			}
 		}
-		st.append(packRun(normalizeRun(r)))
+		st.append(packRun(r))
 		if !r.Manual {
 			// In place: the backing array is kept for the next claim.
 			st.inProgress = slices.DeleteFunc(st.inProgress, func(p InProgress) bool { return p.Slot.Equal(r.Slot) })

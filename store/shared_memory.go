@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,10 +30,6 @@ func NewSharedMemory() *SharedMemory {
 	return &SharedMemory{Memory: m}
 }
 
-// CommitsInline reports false: a shared store's commit stands for a round
-// trip, so batches are grouped as they are for a database.
-func (s *SharedMemory) CommitsInline() bool { return false }
-
 // sharedState is what a shared store holds besides the tasks' state.
 type sharedState struct {
 	mu       sync.Mutex
@@ -56,11 +53,8 @@ func (s *SharedMemory) SetClockBehind(d time.Duration) {
 
 // now is the store's clock: UTC, without a monotonic reading (the times a
 // shared store returns are the database's).
-func (m *Memory) now() time.Time {
-	if m.shared == nil {
-		return utc(time.Now())
-	}
-	return utc(time.Now().Add(-time.Duration(m.shared.behind.Load())))
+func (s *sharedState) now() time.Time {
+	return time.Now().Add(-time.Duration(s.behind.Load())).UTC()
 }
 
 // stale reports whether a claim from version must be refused. Called with
@@ -79,14 +73,6 @@ func (s *sharedState) notify() {
 	}
 }
 
-// dueOf is a claim's due time (its slot when none is given).
-func dueOf(c *Claim) time.Time {
-	if c.Due.IsZero() {
-		return c.Slot
-	}
-	return c.Due
-}
-
 // holds reports whether owner holds the run in progress ip at epoch.
 func holds(ip InProgress, owner string, epoch int64) bool {
 	return ip.Owner == owner && ip.Epoch == epoch
@@ -94,14 +80,14 @@ func holds(ip InProgress, owner string, epoch int64) bool {
 
 // Heartbeat implements Shared.
 func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
-	now := s.now()
 	sh := s.shared
+	now := sh.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if old, ok := sh.replicas[r.Name]; ok && r.Started.IsZero() {
 		r.Started = old.Started
 	}
-	r.Started = utc(r.Started)
+	r.Started = r.Started.UTC()
 	r.Seen = now
 	sh.replicas[r.Name] = r
 	return now, nil
@@ -109,8 +95,8 @@ func (s *SharedMemory) Heartbeat(r Replica) (time.Time, error) {
 
 // Replicas implements Shared.
 func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
-	now := s.now()
 	sh := s.shared
+	now := sh.now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	var out []Replica
@@ -119,23 +105,13 @@ func (s *SharedMemory) Replicas(maxAge time.Duration) ([]Replica, error) {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b Replica) int { return compareStrings(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b Replica) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Renew implements Shared.
 func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]bool, error) {
-	now := s.now()
+	now := s.shared.now()
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	out := make([]bool, len(held))
@@ -152,12 +128,9 @@ func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]
 		if st == nil {
 			continue
 		}
-		for j := range st.inProgress {
-			ip := &st.inProgress[j]
-			if ip.Slot.Equal(h.Slot) && holds(*ip, owner, h.Epoch) {
-				ip.LeaseUntil = now.Add(lease)
-				out[i] = true
-			}
+		if ip := st.inProgressOf(h.Slot); ip != nil && holds(*ip, owner, h.Epoch) {
+			ip.LeaseUntil = now.Add(lease)
+			out[i] = true
 		}
 	}
 	return out, nil
@@ -165,7 +138,7 @@ func (s *SharedMemory) Renew(owner string, lease time.Duration, held []Held) ([]
 
 // TakeOver implements Shared.
 func (s *SharedMemory) TakeOver(owner string, lease time.Duration, tasks []string, limit int) ([]Held, error) {
-	now := s.now()
+	now := s.shared.now()
 	s.shared.mu.Lock()
 	defer s.shared.mu.Unlock()
 	defer s.lockFor(slices.Values(tasks))()

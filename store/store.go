@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -229,6 +228,15 @@ type Claim struct {
 	Refused Refusal
 }
 
+// DueTime returns when the claim's slot fires: Due, or the slot when Due
+// is zero.
+func (c *Claim) DueTime() time.Time {
+	if c.Due.IsZero() {
+		return c.Slot
+	}
+	return c.Due
+}
+
 // Refusal says why a claim was not won.
 type Refusal string
 
@@ -331,12 +339,12 @@ type Pause struct {
 func (b *Batch) Validate() error {
 	var errs []error
 	checkTime := func(what, name string, t time.Time, need bool) {
-		switch {
-		case need && t.IsZero():
-			errs = append(errs, fmt.Errorf("%s of task %q: zero time", what, name))
-		case !t.IsZero() && (!t.After(minTime) || !t.Before(maxTime)):
-			errs = append(errs, fmt.Errorf("%s of task %q: time %s out of range (after %s, before %s)",
-				what, name, t.Format(time.RFC3339Nano), minTime.Format(time.RFC3339), maxTime.Format(time.RFC3339)))
+		if t.IsZero() {
+			if need {
+				errs = append(errs, fmt.Errorf("%s of task %q: zero time", what, name))
+			}
+		} else if err := checkInstant(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s of task %q: time %w", what, name, err))
 		}
 	}
 	check := func(what, name string, t time.Time, needTime bool) {
@@ -367,23 +375,4 @@ func (b *Batch) Validate() error {
 		check("pause", p.Task, time.Time{}, false)
 	}
 	return errors.Join(errs...)
-}
-
-// minTime and maxTime bound the times a Store accepts (exclusive): a time
-// is kept as int64 Unix nanoseconds, where 0 means unset.
-var (
-	minTime = time.Unix(0, 0).UTC()
-	maxTime = time.Unix(0, math.MaxInt64).UTC()
-)
-
-// utc returns t in UTC without its monotonic clock reading (the zero time
-// stays zero).
-func utc(t time.Time) time.Time {
-	return t.UTC()
-}
-
-// normalizeRun returns r with its times in UTC.
-func normalizeRun(r task.Run) task.Run {
-	r.Slot, r.Start = utc(r.Slot), utc(r.Start)
-	return r
 }

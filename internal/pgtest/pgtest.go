@@ -257,6 +257,12 @@ func (s *Server) pgctl(action string, extra ...string) error {
 	return s.run(90*time.Second, "pg_ctl", args...)
 }
 
+// stop stops the server at once (pg_ctl stop -m immediate, as a crash
+// would) and waits for it.
+func (s *Server) stop() error {
+	return s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data())
+}
+
 // run runs a server binary as the cluster's user, in the cluster's
 // directory, and reports its output when it fails.
 func (s *Server) run(timeout time.Duration, name string, args ...string) error {
@@ -353,7 +359,7 @@ func (s *Server) Down(t testing.TB) {
 	if s.paused || s.down {
 		t.Fatal("pgtest: Down of a paused or stopped server")
 	}
-	if err := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); err != nil {
+	if err := s.stop(); err != nil {
 		t.Fatalf("pgtest: %v", err)
 	}
 	s.down = true
@@ -420,14 +426,20 @@ func (s *Server) resume() error {
 	if err != nil {
 		return err
 	}
-	for _, pid := range children(pm) {
-		_ = syscall.Kill(pid, syscall.SIGCONT)
-	}
-	if err := syscall.Kill(pm, syscall.SIGCONT); err != nil {
+	if err := continueAll(pm); err != nil {
 		return fmt.Errorf("SIGCONT the postmaster: %w", err)
 	}
 	s.paused = false
 	return nil
+}
+
+// continueAll continues (SIGCONT) the processes the postmaster pm started,
+// then pm itself: the reverse of Pause. Its error is the postmaster's.
+func continueAll(pm int) error {
+	for _, pid := range children(pm) {
+		_ = syscall.Kill(pid, syscall.SIGCONT) // a child may have exited meanwhile
+	}
+	return syscall.Kill(pm, syscall.SIGCONT)
 }
 
 // TerminateBackends ends every client connection to the server (as an
@@ -503,7 +515,7 @@ func (s *Server) Stop() error {
 	s.stopped = true
 	err := s.resume()
 	if !s.down {
-		if serr := s.run(90*time.Second, "pg_ctl", "stop", "-w", "-t", "60", "-m", "immediate", "-D", s.data()); serr != nil {
+		if serr := s.stop(); serr != nil {
 			err = errors.Join(err, serr)
 		}
 	}
@@ -531,10 +543,7 @@ func reapStale() {
 			continue
 		}
 		if pm, err := postmasterOf(filepath.Join(dir, "data")); err == nil {
-			for _, c := range children(pm) {
-				_ = syscall.Kill(c, syscall.SIGCONT)
-			}
-			_ = syscall.Kill(pm, syscall.SIGCONT)
+			_ = continueAll(pm)                   // it may have been paused
 			_ = syscall.Kill(pm, syscall.SIGQUIT) // immediate shutdown
 			for i := 0; i < 100 && syscall.Kill(pm, 0) == nil; i++ {
 				time.Sleep(50 * time.Millisecond)

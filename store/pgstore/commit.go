@@ -1,10 +1,13 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -101,17 +104,13 @@ func commitArgs(b *store.Batch) *args {
 	}
 	for _, c := range b.Claims {
 		ensure[c.Task] = true
-		due := c.Due
-		if due.IsZero() {
-			due = c.Slot
-		}
 		var lease int64
 		if c.Lease > 0 {
 			lease = c.Lease.Microseconds()
 		}
 		a.claimTask = append(a.claimTask, c.Task)
 		a.claimSlot = append(a.claimSlot, store.UnixNanos(c.Slot))
-		a.claimDue = append(a.claimDue, store.UnixNanos(due))
+		a.claimDue = append(a.claimDue, store.UnixNanos(c.DueTime()))
 		a.claimOwner = append(a.claimOwner, text(c.Owner))
 		a.claimLeaseUS = append(a.claimLeaseUS, lease)
 		a.claimVersion = append(a.claimVersion, c.Version)
@@ -158,28 +157,12 @@ func commitArgs(b *store.Batch) *args {
 		a.pauseTask = append(a.pauseTask, p.Task)
 		a.pausePaused = append(a.pausePaused, p.Paused)
 	}
-	for name := range ensure {
-		a.ensure = append(a.ensure, name)
-		lock[name] = true
-	}
-	for name := range lock {
-		a.lock = append(a.lock, name)
-	}
+	maps.Copy(lock, ensure)
 	// Sorted as the database sorts text COLLATE "C": bytewise, as Go does.
-	slices.Sort(a.ensure)
-	slices.Sort(a.lock)
-	keys := make([]key, 0, len(ip))
-	for k := range ip {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(x, y key) int {
-		if x.task != y.task {
-			if x.task < y.task {
-				return -1
-			}
-			return 1
-		}
-		return int(min(max(x.slot-y.slot, -1), 1))
+	a.ensure = slices.Sorted(maps.Keys(ensure))
+	a.lock = slices.Sorted(maps.Keys(lock))
+	keys := slices.SortedFunc(maps.Keys(ip), func(x, y key) int {
+		return cmp.Or(strings.Compare(x.task, y.task), cmp.Compare(x.slot, y.slot))
 	})
 	for _, k := range keys {
 		a.ipTask = append(a.ipTask, k.task)

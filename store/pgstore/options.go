@@ -53,6 +53,18 @@ func defaults() settings {
 	}
 }
 
+// newSettings applies opts over the defaults; its error names op and the
+// bad option.
+func newSettings(op string, opts []Option) (settings, error) {
+	set := defaults()
+	for _, o := range opts {
+		if err := o(&set); err != nil {
+			return settings{}, fmt.Errorf("%s: %w", op, err)
+		}
+	}
+	return set, nil
+}
+
 // statementTimeout is the server-side statement_timeout: the given one, or
 // a second less than the operation timeout (four fifths of it when that is
 // under 5 s), so that the server gives up first, with a clear error, and

@@ -70,21 +70,18 @@ var _ store.Shared = (*Store)(nil)
 // and returns the store. ctx bounds the connection and the migration
 // (which also stops after a minute). Close the store when done.
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	set := defaults()
-	for _, o := range opts {
-		if err := o(&set); err != nil {
-			return nil, fmt.Errorf("open the PostgreSQL store: %w", err)
-		}
+	const what = "open the PostgreSQL store"
+	set, err := newSettings(what, opts)
+	if err != nil {
+		return nil, err
 	}
 	if st := set.statementTimeout(); st > set.opTimeout {
-		return nil, fmt.Errorf("open the PostgreSQL store: WithStatementTimeout: %s exceeds the operation timeout %s", st, set.opTimeout)
+		return nil, fmt.Errorf("%s: WithStatementTimeout: %s exceeds the operation timeout %s", what, st, set.opTimeout)
 	}
-	secrets := secretsOf(dsn)
-	cfg, err := poolConfig(dsn, set)
+	cfg, secrets, err := poolConfig(what, dsn, set)
 	if err != nil {
-		return nil, &opError{op: "open the PostgreSQL store", err: err, secrets: secrets}
+		return nil, err
 	}
-	secrets = append(secrets, cfg.ConnConfig.Password)
 	op := fmt.Sprintf("open the PostgreSQL store (schema %s)", set.schema)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -123,11 +120,14 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// poolConfig parses dsn and applies the store's settings.
-func poolConfig(dsn string, set settings) (*pgxpool.Config, error) {
+// poolConfig parses dsn and applies the store's settings; it also returns
+// the passwords that errors must not show (see opError). Its error names
+// op and holds no password.
+func poolConfig(op, dsn string, set settings) (*pgxpool.Config, []string, error) {
+	secrets := secretsOf(dsn)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		return nil, parseError(err)
+		return nil, nil, &opError{op: op, err: parseError(err), secrets: secrets}
 	}
 	cfg.MaxConns = set.poolSize
 	cfg.MinConns = 1
@@ -172,7 +172,7 @@ func poolConfig(dsn string, set settings) (*pgxpool.Config, error) {
 	if set.poolConfig != nil {
 		set.poolConfig(cfg)
 	}
-	return cfg, nil
+	return cfg, append(secrets, cfg.ConnConfig.Password), nil
 }
 
 // serverMajor is the server's major version (0 if unknown).

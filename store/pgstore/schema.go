@@ -35,22 +35,17 @@ var migrations = []migration{
 // command). Only WithLogger, WithOperationTimeout and WithPoolConfig's
 // connection settings apply from opts; schema is the schema's name.
 func Migrate(ctx context.Context, dsn, schema string, opts ...Option) (from, to int, err error) {
-	set := defaults()
-	for _, o := range opts {
-		if err := o(&set); err != nil {
-			return 0, 0, fmt.Errorf("migrate: %w", err)
-		}
+	set, err := newSettings("migrate", opts)
+	if err != nil {
+		return 0, 0, err
 	}
 	if err := checkSchema(schema); err != nil {
 		return 0, 0, fmt.Errorf("migrate: %w", err)
 	}
-	set.schema = schema
-	secrets := secretsOf(dsn)
-	cfg, err := poolConfig(dsn, set)
+	cfg, secrets, err := poolConfig("migrate", dsn, set)
 	if err != nil {
-		return 0, 0, &opError{op: "migrate", err: err, secrets: secrets}
+		return 0, 0, err
 	}
-	secrets = append(secrets, cfg.ConnConfig.Password)
 	ctx, cancel := context.WithTimeout(ctx, migrateTimeout)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)

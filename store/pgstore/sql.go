@@ -93,7 +93,7 @@ func newQueries(schema, channel string) queries {
 			), clock AS (
 				SELECT statement_timestamp() AS now
 			), cur AS (
-				SELECT coalesce((SELECT version FROM {s}.scheduler_task_sets ORDER BY made_current DESC LIMIT 1), 0) AS version
+				SELECT coalesce((SELECT version ` + fromCurrentTaskSet + `), 0) AS version
 			), classified AS (
 				SELECT i.*, CASE
 					WHEN i.version <> 0 AND c.version <> 0 AND i.version <> c.version THEN 's'
@@ -288,7 +288,7 @@ func newQueries(schema, channel string) queries {
 				SELECT coalesce(max(version), 0) AS version, coalesce(max(made_current), 0) AS made
 				FROM {s}.scheduler_task_sets
 			), cur AS (
-				SELECT version FROM {s}.scheduler_task_sets ORDER BY made_current DESC LIMIT 1
+				SELECT version ` + fromCurrentTaskSet + `
 			), inserted AS (
 				INSERT INTO {s}.scheduler_task_sets (version, hash, content, published_at, made_current)
 				SELECT top.version + 1, $1, $2, statement_timestamp(), top.made + 1 FROM top
@@ -305,7 +305,7 @@ func newQueries(schema, channel string) queries {
 			SELECT coalesce((SELECT version FROM inserted), (SELECT version FROM known), 0),
 				coalesce((SELECT version FROM inserted), (SELECT version FROM promoted), (SELECT version FROM cur), 0),
 				(SELECT count(*) FROM notified)`,
-		taskSet: `SELECT version, content FROM {s}.scheduler_task_sets ORDER BY made_current DESC LIMIT 1`,
+		taskSet: `SELECT version, content ` + fromCurrentTaskSet,
 	}
 	for _, p := range []*string{
 		&q.ensureTasks, &q.lockTasks, &q.lockInProgress, &q.anchors, &q.claims, &q.checkpoints, &q.runs, &q.pauses,
@@ -322,6 +322,11 @@ func newQueries(schema, channel string) queries {
 // is kept (for ctl replicas and investigations) before a heartbeat of
 // another replica deletes it.
 const ReplicaRetention = 7 * 24 * time.Hour
+
+// fromCurrentTaskSet selects the current task set: the version made
+// current last (claims judge staleness by it, publications and TaskSet read
+// it).
+const fromCurrentTaskSet = `FROM {s}.scheduler_task_sets ORDER BY made_current DESC LIMIT 1`
 
 // runColumns are the columns of a run, after its task, as scanRun reads them.
 const runColumns = `slot, start, lateness, duration, outcome, reason, pages, items, status, err, replica, epoch, manual, resumed`

@@ -28,10 +28,7 @@ type SharedFactory func(t *testing.T) store.Shared
 // waiting (bounded) until the store's clock, read through Heartbeat, has
 // passed them.
 func RunShared(t *testing.T, open SharedFactory) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, open SharedFactory)
-	}{
+	runParallel(t, open, []subtest[SharedFactory]{
 		{"ClaimOwnerEpochLease", testClaimOwner},
 		{"ClaimsOfSeveralOwnersInOneBatch", testClaimOwnersInOneBatch},
 		{"EarlyByTheStoreClock", testEarly},
@@ -44,13 +41,7 @@ func RunShared(t *testing.T, open SharedFactory) {
 		{"PublishTaskSet", testPublish},
 		{"Changes", testChanges},
 		{"HeartbeatReplicas", testHeartbeat},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.fn(t, open)
-		})
-	}
+	})
 }
 
 // lapse is a lease that lapses at once (a microsecond, the finest a

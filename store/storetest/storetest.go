@@ -39,10 +39,7 @@ type Reopener interface {
 // Run runs the whole suite against the stores made by open, each subtest in
 // parallel on a store of its own.
 func Run(t *testing.T, open Factory) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, open Factory)
-	}{
+	runParallel(t, open, []subtest[Factory]{
 		{"ClaimOncePerSlot", testClaimOncePerSlot},
 		{"ClaimsInOneBatch", testClaimsInOneBatch},
 		{"ClaimSurvivesReopen", testClaimSurvivesReopen},
@@ -62,7 +59,17 @@ func Run(t *testing.T, open Factory) {
 		{"EmptyBatch", testEmptyBatch},
 		{"Closed", testClosed},
 		{"ConcurrentCommits", testConcurrent},
-	}
+	})
+}
+
+// subtest is one test of a suite, run on the stores made by a factory F.
+type subtest[F any] struct {
+	name string
+	fn   func(t *testing.T, open F)
+}
+
+// runParallel runs each of tests as a parallel subtest of t.
+func runParallel[F any](t *testing.T, open F, tests []subtest[F]) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
