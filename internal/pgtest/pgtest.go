@@ -478,10 +478,32 @@ func postmasterOf(data string) (int, error) {
 
 // children lists the processes whose parent is pid (from /proc).
 func children(pid int) []int {
-	entries, _ := os.ReadDir("/proc")
 	var out []int
+	for _, p := range processes() {
+		if p.ppid == pid {
+			out = append(out, p.pid)
+		}
+	}
+	return out
+}
+
+// clockTick is the unit of the CPU times in /proc/PID/stat (USER_HZ, 100
+// on Linux).
+const clockTick = 10 * time.Millisecond
+
+// proc is what /proc/PID/stat says of a process.
+type proc struct {
+	pid, ppid int
+	// cpu is its user and system time; reaped its exited children's.
+	cpu, reaped time.Duration
+}
+
+// processes lists the processes of the machine (from /proc).
+func processes() []proc {
+	entries, _ := os.ReadDir("/proc")
+	var out []proc
 	for _, e := range entries {
-		child, err := strconv.Atoi(e.Name())
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
@@ -489,19 +511,42 @@ func children(pid int) []int {
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid ...: comm may hold spaces, so parse after ')'.
+		// pid (comm) state ppid ... utime stime cutime cstime: comm may
+		// hold spaces, so parse after ')'.
 		i := strings.LastIndexByte(string(b), ')')
 		if i < 0 {
 			continue
 		}
-		fields := strings.Fields(string(b[i+1:]))
-		if len(fields) > 1 {
-			if ppid, err := strconv.Atoi(fields[1]); err == nil && ppid == pid {
-				out = append(out, child)
-			}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
 		}
+		n := func(k int) int64 { v, _ := strconv.ParseInt(f[k], 10, 64); return v }
+		ppid, _ := strconv.Atoi(f[1])
+		out = append(out, proc{pid: pid, ppid: ppid,
+			cpu: time.Duration(n(11)+n(12)) * clockTick, reaped: time.Duration(n(13)+n(14)) * clockTick})
 	}
 	return out
+}
+
+// CPUTime is the CPU time the cluster has used so far: its postmaster,
+// the processes it runs, and the backends that have exited (which the
+// postmaster reaped).
+func (s *Server) CPUTime() (time.Duration, error) {
+	pm, err := s.postmaster()
+	if err != nil {
+		return 0, err
+	}
+	var cpu time.Duration
+	for _, p := range processes() {
+		switch {
+		case p.pid == pm:
+			cpu += p.cpu + p.reaped
+		case p.ppid == pm:
+			cpu += p.cpu
+		}
+	}
+	return cpu, nil
 }
 
 // Stop stops the server at once and removes its directory. Stopping twice

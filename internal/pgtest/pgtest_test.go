@@ -121,3 +121,33 @@ func TestServerChaos(t *testing.T) {
 		t.Errorf("a table committed before Down: %v", err)
 	}
 }
+
+// CPUTime counts the cluster's processes, those still running and the
+// backends that have exited: work done by a connection that is then
+// closed still counts, and the figure never goes back.
+func TestCPUTime(t *testing.T) {
+	s := NewServer(t)
+	before, err := s.CPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, s.DSN("postgres"))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// About a second of CPU in one backend.
+	if _, err := c.Exec(ctx, "SELECT count(*) FROM generate_series(1, 20000000)"); err != nil {
+		t.Fatal(err)
+	}
+	c.Close(ctx)
+	// The backend exits, and the postmaster reaps it, soon after.
+	var after time.Duration
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if after, err = s.CPUTime(); err != nil {
+			t.Fatal(err)
+		}
+		if after-before >= 100*time.Millisecond {
+			return
+		}
+	}
+	t.Errorf("CPU time went from %s to %s across a query that burns CPU in a backend since closed", before, after)
+}

@@ -202,18 +202,13 @@ func runReplicated(cfg fireConfig, replicas int) harness.Result {
 		}()
 	}
 
-	pm, err := postmaster(srv.Dir())
-	if err != nil {
-		res.Error = err.Error()
-		return res
-	}
 	time.Sleep(time.Until(t0))
-	cpu0, tx0, err := serverUsage(pm, dsn)
+	cpu0, tx0, err := serverUsage(srv, dsn)
 	if err != nil {
 		res.Notes = append(res.Notes, "server usage at the anchor: "+err.Error())
 	}
 	time.Sleep(time.Until(t0.Add(cfg.duration + res.Grace)))
-	cpu1, tx1, err := serverUsage(pm, dsn)
+	cpu1, tx1, err := serverUsage(srv, dsn)
 	if err != nil {
 		res.Notes = append(res.Notes, "server usage at the end: "+err.Error())
 	}
@@ -308,61 +303,13 @@ func readJSON(path string, v any) error {
 	return json.Unmarshal(b, v)
 }
 
-// postmaster returns the process id of the cluster in dir.
-func postmaster(dir string) (int, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid"))
-	if err != nil {
-		return 0, fmt.Errorf("postmaster.pid: %w", err)
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	return strconv.Atoi(strings.TrimSpace(first))
-}
-
-// clockTick is the unit of utime and stime in /proc/PID/stat (USER_HZ,
-// 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-// serverUsage returns the CPU time of the postmaster and every process it
-// started (from /proc), and the transactions committed or rolled back in
-// the database postgres so far (pg_stat_database).
-func serverUsage(pm int, dsn string) (time.Duration, uint64, error) {
-	var cpu time.Duration
-	entries, err := os.ReadDir("/proc")
+// serverUsage returns the CPU time of the cluster so far (see
+// pgtest.Server.CPUTime) and the transactions committed or rolled back in
+// the database postgres (pg_stat_database).
+func serverUsage(srv *pgtest.Server, dsn string) (time.Duration, uint64, error) {
+	cpu, err := srv.CPUTime()
 	if err != nil {
 		return 0, 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		// After the command: state ppid ... utime (14th field) stime (15th).
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		if pid != pm && ppid != pm {
-			continue
-		}
-		ut, _ := strconv.ParseInt(f[11], 10, 64)
-		stt, _ := strconv.ParseInt(f[12], 10, 64)
-		cpu += time.Duration(ut+stt) * clockTick
-		if pid == pm && len(f) >= 15 {
-			// The backends that have exited (connections closed), as the
-			// postmaster reaped them: cutime and cstime.
-			cut, _ := strconv.ParseInt(f[13], 10, 64)
-			cst, _ := strconv.ParseInt(f[14], 10, 64)
-			cpu += time.Duration(cut+cst) * clockTick
-		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
