@@ -180,8 +180,8 @@ func (c Config) String() string {
 	if c.Secret != "" {
 		secret = redacted
 	}
-	return fmt.Sprintf("{BackendURL:%s BackgroundURL:%s Secret:%s Rate:%g Burst:%d MaxInFlight:%d Timeout:%s MaxAttempts:%d BackoffBase:%s BackoffMax:%s}",
-		c.BackendURL, c.BackgroundURL, secret, c.Rate, c.Burst, c.MaxInFlight, c.Timeout, c.MaxAttempts, c.BackoffBase, c.BackoffMax)
+	return fmt.Sprintf("{BackendURL:%s BackgroundURL:%s Secret:%s Rate:%g Burst:%d MaxInFlight:%d QueueSize:%d Timeout:%s MaxAttempts:%d BackoffBase:%s BackoffMax:%s}",
+		c.BackendURL, c.BackgroundURL, secret, c.Rate, c.Burst, c.MaxInFlight, c.QueueSize, c.Timeout, c.MaxAttempts, c.BackoffBase, c.BackoffMax)
 }
 
 // GoString is like String, for %#v.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -698,5 +699,22 @@ func TestEscapedSecretRedacted(t *testing.T) {
 	}
 	if forms := secretForms(""); forms != nil {
 		t.Errorf("forms of an empty secret: %q", forms)
+	}
+}
+
+// Config.String lists every setting of plain value (the hooks, logger and
+// HTTP client aside), so that a field added later is not left out of it.
+func TestConfigStringListsEverySetting(t *testing.T) {
+	s := Config{Secret: "x"}.String()
+	typ := reflect.TypeOf(Config{})
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		switch f.Type.Kind() {
+		case reflect.Func, reflect.Interface, reflect.Pointer, reflect.Struct:
+			continue // Now, Observer, HTTPClient, Logger
+		}
+		if !strings.Contains(s, f.Name+":") {
+			t.Errorf("Config.String() = %s: no %s", s, f.Name)
+		}
 	}
 }
