@@ -23,6 +23,11 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+
+// timeLayout is how ctl and validate print an instant: local time, to the
+// second, with its zone.
+const timeLayout = "2006-01-02 15:04:05 MST"
+
 // Exit codes of ctl besides 0 (and kong's 2 for usage errors).
 const (
 	ctlExitRefused  = 1 // the scheduler answered with an error
@@ -445,7 +450,7 @@ func when(ts *timestamppb.Timestamp) string {
 	if ts == nil {
 		return "-"
 	}
-	return ts.AsTime().Local().Format("2006-01-02 15:04:05 MST")
+	return ts.AsTime().Local().Format(timeLayout)
 }
 
 func orDash(s string) string {

@@ -235,7 +235,7 @@ func TestOperatorValidateAgreesWithCtl(t *testing.T) {
 	if !strings.Contains(m[1], "jitter") {
 		t.Errorf("the schedule %q does not mention the jitter", m[1])
 	}
-	first, err := time.Parse("2006-01-02 15:04:05 MST", m[2])
+	first, err := time.Parse(timeLayout, m[2])
 	if err != nil {
 		t.Fatal(err)
 	}

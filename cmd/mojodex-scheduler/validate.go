@@ -51,7 +51,7 @@ func (v *validateCmd) Run(a *appEnv) error {
 		jitter := s.JitterDelay()
 		var fires []string
 		for _, t := range schedule.Upcoming(sched, now.Add(-jitter), 3) {
-			fires = append(fires, t.Add(jitter).Local().Format("2006-01-02 15:04:05 MST"))
+			fires = append(fires, t.Add(jitter).Local().Format(timeLayout))
 		}
 		call := "job"
 		if r := s.Request; r != nil {
