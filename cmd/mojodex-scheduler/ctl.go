@@ -23,7 +23,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-
 // timeLayout is how ctl and validate print an instant: local time, to the
 // second, with its zone.
 const timeLayout = "2006-01-02 15:04:05 MST"
